@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { LogController, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import authGuards from './auth/guards.js'
+import authPlugin from './auth/plugin.js'
+import authRoutes from './auth/routes.js'
+import type { Cache } from './cache/cache.js'
+import { systemClock, type Clock } from './clock.js'
+import type { Config } from './config.js'
+import { installErrorHandling } from './errors.js'
+import cachePlugin from './infra/cache.js'
+import dbPlugin from './infra/db.js'
+import docsPlugin from './infra/docs.js'
+import health from './infra/health.js'
+import metricsPlugin from './infra/metrics.js'
+import usersPlugin from './users/plugin.js'
+import userRoutes from './users/routes.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    clock: Clock
+  }
+}
+
+export interface AppOptions {
+  config: Config
+  clock?: Clock
+  /** A cache key prefix, so instances or test runs can share one Redis without seeing each other. */
+  cachePrefix?: string
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Root server options shared by the process (server.ts) and the tests' app builder. */
+export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+  return {
+    logger: logger === true ? loggerOptions(config) : logger,
+    bodyLimit: config.bodyLimitBytes,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // A client's own id is echoed when it is a sane token; anything else gets a fresh one.
+    genReqId: (req: IncomingMessage) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    forceCloseConnections: false,
+    return503OnClosing: true,
+  }
+}
+
+export function loggerOptions(config: Config) {
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-signature"]',
+        'headers.authorization',
+        '*.password',
+        '*.new_password',
+        '*.old_password',
+        '*.key',
+        '*.api_key',
+        '*.access_token',
+        '*.code',
+      ],
+      censor: '[redacted]',
+    },
+  }
+}
+
+/** The whole gateway as one plugin: infrastructure first, then each domain's routes. Never listens. */
+export default fp<AppOptions>(
+  async (app, opts) => {
+    app.decorate('config', opts.config)
+    app.decorate('clock', opts.clock ?? systemClock)
+    installErrorHandling(app)
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id)
+    })
+
+    await app.register(metricsPlugin)
+    await app.register(dbPlugin, { url: opts.config.databaseUrl })
+    await app.register(cachePlugin, { url: opts.config.redisUrl, prefix: opts.cachePrefix })
+    await app.register(docsPlugin)
+
+    await app.register(usersPlugin)
+    await app.register(authPlugin)
+    await app.register(authGuards)
+
+    await app.register(health)
+    await app.register(authRoutes, { prefix: '/api/auth' })
+    await app.register(userRoutes, { prefix: '/api/user' })
+
+    app.addHook('onReady', async () => {
+      await app.users.ensureRootAdmin(app.log)
+    })
+  },
+  { name: 'nexus-app' },
+)

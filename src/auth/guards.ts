@@ -1,0 +1,68 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { errors } from '../errors.js'
+import type { UserRow } from '../users/repository.js'
+import type { SessionClaims } from './sessions.js'
+
+export interface AuthContext {
+  user: UserRow
+  session: SessionClaims
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: any signed-in, enabled user. */
+    requireUser: preHandlerAsyncHookHandler
+    /** preHandler: an admin. */
+    requireAdmin: preHandlerAsyncHookHandler
+  }
+  interface FastifyRequest {
+    auth: AuthContext | null
+  }
+}
+
+export function isAdmin(user: UserRow): boolean {
+  return user.role === 'admin'
+}
+
+/**
+ * Route guards for the management API. The user is read fresh on each management request (not
+ * the relay's hot path), so a role change, a disabled account or a password change applies to
+ * the very next call.
+ */
+export default fp(
+  async (app) => {
+    app.decorateRequest('auth', null)
+
+    async function authenticate(request: FastifyRequest): Promise<AuthContext> {
+      const header = request.headers.authorization ?? ''
+      const match = /^Bearer\s+(\S+)$/i.exec(header)
+      if (!match) throw errors.unauthorized('unauthorized', 'missing session: send Authorization: Bearer <token from /api/auth/login>')
+      const session = await app.sessions.verify(match[1]!)
+      if (!session) throw errors.unauthorized('invalid_session', 'session is invalid, expired or revoked')
+      const user = await app.usersRepo.findById(session.userId)
+      if (!user) throw errors.unauthorized('invalid_session', 'session is invalid, expired or revoked')
+      if (user.passwordChangedAt && session.issuedAtMs < user.passwordChangedAt.getTime()) {
+        throw errors.unauthorized('invalid_session', 'session was issued before the last password change')
+      }
+      if (user.status !== 'enabled') throw errors.forbidden('user_disabled', 'this account is disabled')
+      return { user, session }
+    }
+
+    app.decorate('requireUser', async (request: FastifyRequest, _reply: FastifyReply) => {
+      request.auth = await authenticate(request)
+    })
+    app.decorate('requireAdmin', async (request: FastifyRequest, _reply: FastifyReply) => {
+      const auth = await authenticate(request)
+      if (!isAdmin(auth.user)) throw errors.forbidden('admin_required', 'this route is for administrators')
+      request.auth = auth
+    })
+  },
+  { name: 'auth-guards', dependencies: ['sessions', 'users-repo'] },
+)
+
+/** The authenticated context; only call behind requireUser / requireAdmin. */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw errors.internal()
+  return request.auth
+}

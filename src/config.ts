@@ -1,0 +1,110 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/**
+ * Environment → typed config, validated once (CONTRACT §1). Every variable is a string in the
+ * environment; the schema converts and bounds it, and the first problem found stops start-up
+ * with one line naming the variable.
+ */
+const Env = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  NODE_ENV: Type.String({ default: 'development' }),
+  DATABASE_URL: Type.String({ pattern: '^(sqlite:.+|mysql://.+)$', default: 'sqlite:./data/nexus.db' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_USERNAME: Type.String({ pattern: '^[A-Za-z0-9_.-]{3,50}$', default: 'root' }),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+  EXTERNAL_API_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  EXTERNAL_MAX_SKEW_S: Type.Integer({ minimum: 1, default: 300 }),
+  QUOTA_PER_USD: Type.Integer({ minimum: 1, default: 500000 }),
+  NEW_USER_QUOTA: Type.Integer({ minimum: 0, default: 0 }),
+  RELAY_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1, default: 20971520 }),
+  REGISTRATION_ENABLED: Type.Boolean({ default: true }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+})
+type Env = Static<typeof Env>
+
+export interface Config {
+  port: number
+  host: string
+  production: boolean
+  databaseUrl: string
+  redisUrl: string | undefined
+  /** Folder for the SQLite file and the generated secrets. */
+  dataDir: string
+  jwtSecret: string | undefined
+  encryptionKey: string | undefined
+  adminUsername: string
+  adminPassword: string | undefined
+  externalApiSecret: string | undefined
+  externalMaxSkewS: number
+  quotaPerUsd: number
+  newUserQuota: number
+  relayRetries: number
+  upstreamFirstByteTimeoutMs: number
+  bodyLimitBytes: number
+  registrationEnabled: boolean
+  logLevel: string
+}
+
+export class ConfigError extends Error {}
+
+/** Parses an environment (defaults to process.env). Throws ConfigError with a one-line reason. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(Env.properties)) {
+    const value = env[key]
+    // An empty variable means "unset", as shells and compose files commonly leave them.
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const converted = Value.Convert(Env, Value.Default(Env, raw))
+  const firstError = Value.Errors(Env, converted).First()
+  if (firstError) {
+    const name = firstError.path.replace(/^\//, '') || 'environment'
+    throw new ConfigError(`invalid ${name}: ${firstError.message} (got ${JSON.stringify(raw[name] ?? null)})`)
+  }
+  const e = converted as Env
+  const production = e.NODE_ENV === 'production'
+  if (production && !e.JWT_SECRET) throw new ConfigError('JWT_SECRET is required when NODE_ENV=production')
+  if (production && !e.ENCRYPTION_KEY) throw new ConfigError('ENCRYPTION_KEY is required when NODE_ENV=production')
+  if (e.ENCRYPTION_KEY && Buffer.from(e.ENCRYPTION_KEY, 'base64').length !== 32) {
+    throw new ConfigError('invalid ENCRYPTION_KEY: must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    production,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: dataDirOf(e.DATABASE_URL),
+    jwtSecret: e.JWT_SECRET,
+    encryptionKey: e.ENCRYPTION_KEY,
+    adminUsername: e.ADMIN_USERNAME,
+    adminPassword: e.ADMIN_PASSWORD,
+    externalApiSecret: e.EXTERNAL_API_SECRET,
+    externalMaxSkewS: e.EXTERNAL_MAX_SKEW_S,
+    quotaPerUsd: e.QUOTA_PER_USD,
+    newUserQuota: e.NEW_USER_QUOTA,
+    relayRetries: e.RELAY_RETRIES,
+    upstreamFirstByteTimeoutMs: e.UPSTREAM_FIRST_BYTE_TIMEOUT_MS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    registrationEnabled: e.REGISTRATION_ENABLED,
+    logLevel: e.LOG_LEVEL,
+  }
+}
+
+/** The SQLite file's folder; with MySQL the generated secrets still live in ./data. */
+function dataDirOf(databaseUrl: string): string {
+  if (!databaseUrl.startsWith('sqlite:')) return './data'
+  const file = databaseUrl.slice('sqlite:'.length)
+  if (file === ':memory:') return './data'
+  const slash = file.lastIndexOf('/')
+  return slash > 0 ? file.slice(0, slash) : slash === 0 ? '/' : '.'
+}

@@ -1,0 +1,137 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+/**
+ * Every error the gateway answers with, and the one handler that renders OpenAI's error object
+ * (CONTRACT §2). One class with a catalogue of constructors rather than a class per error: the
+ * OpenAI shape needs a per-instance `param`, and the `type` follows from the status.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'insufficient_quota'
+  | 'rate_limit_error'
+  | 'api_error'
+  | 'upstream_error'
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: ErrorType; code: string | null; param: string | null }
+}
+
+export function typeForStatus(status: number): ErrorType {
+  if (status === 401) return 'authentication_error'
+  if (status === 403) return 'permission_error'
+  if (status === 429) return 'rate_limit_error'
+  if (status === 502 || status === 504) return 'upstream_error'
+  if (status >= 500) return 'api_error'
+  return 'invalid_request_error'
+}
+
+interface ApiErrorOptions {
+  param?: string | null
+  type?: ErrorType
+  /** false → `x-should-retry: false`; defaults to false for 401, 403, 404. */
+  retry?: boolean
+  headers?: Record<string, string>
+  cause?: unknown
+}
+
+export class ApiError extends Error {
+  readonly statusCode: number
+  readonly code: string | null
+  readonly type: ErrorType
+  readonly param: string | null
+  readonly retry: boolean
+  readonly headers: Record<string, string>
+
+  constructor(statusCode: number, code: string | null, message: string, opts: ApiErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.name = 'ApiError'
+    this.statusCode = statusCode
+    this.code = code
+    this.type = opts.type ?? typeForStatus(statusCode)
+    this.param = opts.param ?? null
+    this.retry = opts.retry ?? ![401, 403, 404].includes(statusCode)
+    this.headers = opts.headers ?? {}
+  }
+
+  toJSON(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, code: this.code, param: this.param } }
+  }
+}
+
+/** The catalogue: constructors for the errors named in the contract. */
+export const errors = {
+  invalidRequest: (message: string, param?: string) => new ApiError(400, 'invalid_request', message, { param }),
+  notFound: (what = 'resource') => new ApiError(404, 'not_found', `${what} not found`),
+  conflict: (code: string, message: string, param?: string) => new ApiError(409, code, message, { param }),
+  bodyTooLarge: (limit: number) =>
+    new ApiError(413, 'body_too_large', `request body exceeds the limit of ${limit} bytes`),
+  unauthorized: (code: string, message: string) => new ApiError(401, code, message),
+  forbidden: (code: string, message: string) => new ApiError(403, code, message),
+  insufficientQuota: (message: string) =>
+    new ApiError(429, 'insufficient_quota', message, { type: 'insufficient_quota', retry: false }),
+  rateLimited: (code: string, message: string, retryAfterS: number) =>
+    new ApiError(429, code, message, { headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) } }),
+  unavailable: (code: string, message: string) => new ApiError(503, code, message),
+  internal: () => new ApiError(500, 'internal_error', 'internal server error'),
+}
+
+function fromFastifyError(err: FastifyError): ApiError {
+  if (err.validation) {
+    const first = err.validation[0]
+    const missing = first?.params && 'missingProperty' in first.params ? String(first.params.missingProperty) : ''
+    const additional =
+      first?.params && 'additionalProperty' in first.params ? String(first.params.additionalProperty) : ''
+    const path = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
+    const param = [path, missing || additional].filter(Boolean).join('.') || undefined
+    const message = additional
+      ? `unknown field '${param}'`
+      : `${param ? `'${param}' ` : ''}${first?.message ?? 'is invalid'}`.trim()
+    return errors.invalidRequest(`invalid ${err.validationContext ?? 'body'}: ${message}`, param)
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'body_too_large', 'request body is too large')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_TYPE':
+      return errors.invalidRequest('request body is not valid JSON')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'unsupported_media_type', 'unsupported content type')
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 500) return errors.internal()
+  return new ApiError(status, err.code?.toLowerCase() ?? null, err.message)
+}
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err
+  if (err instanceof Error && ('statusCode' in err || 'validation' in err || 'code' in err)) {
+    return fromFastifyError(err as FastifyError)
+  }
+  return errors.internal()
+}
+
+export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
+  if (!error.retry) reply.header('x-should-retry', 'false')
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
+  return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toJSON())
+}
+
+/** Installs the error and not-found handlers on the root instance. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(err)
+    if (apiError.statusCode >= 500 && !(err instanceof ApiError && err.type === 'upstream_error')) {
+      // The detail goes to the log only: a 5xx body never carries internals.
+      request.log.error({ err }, 'request failed')
+    } else if (apiError.statusCode >= 500) {
+      request.log.warn({ err: { message: apiError.message, code: apiError.code } }, 'upstream failed')
+    }
+    return sendError(reply, apiError)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new ApiError(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+  )
+}
