@@ -14,6 +14,16 @@ import dbPlugin from './infra/db.js'
 import docsPlugin from './infra/docs.js'
 import health from './infra/health.js'
 import metricsPlugin from './infra/metrics.js'
+import billingPlugin from './billing/plugin.js'
+import channelsPlugin from './channels/plugin.js'
+import channelRoutes from './channels/routes.js'
+import externalRoutes from './external/routes.js'
+import logRoutes from './logs/routes.js'
+import pricingRoutes from './pricing/routes.js'
+import relayRoutes from './relay/routes.js'
+import tokensPlugin from './tokens/plugin.js'
+import tokenRoutes from './tokens/routes.js'
+import adminUserRoutes from './users/admin-routes.js'
 import usersPlugin from './users/plugin.js'
 import userRoutes from './users/routes.js'
 
@@ -90,10 +100,20 @@ export default fp<AppOptions>(
     await app.register(usersPlugin)
     await app.register(authPlugin)
     await app.register(authGuards)
+    await app.register(channelsPlugin)
+    await app.register(tokensPlugin)
+    await app.register(billingPlugin)
 
     await app.register(health)
+    await app.register(relayRoutes, { prefix: '/v1' })
     await app.register(authRoutes, { prefix: '/api/auth' })
     await app.register(userRoutes, { prefix: '/api/user' })
+    await app.register(adminUserRoutes, { prefix: '/api/user' })
+    await app.register(externalRoutes, { prefix: '/api/user/external' })
+    await app.register(tokenRoutes, { prefix: '/api/token' })
+    await app.register(channelRoutes, { prefix: '/api/channel' })
+    await app.register(pricingRoutes, { prefix: '/api/pricing' })
+    await app.register(logRoutes, { prefix: '/api/log' })
 
     app.addHook('onReady', async () => {
       await app.users.ensureRootAdmin(app.log)

@@ -1,0 +1,119 @@
+/**
+ * The interfaces the relay's hot path depends on, implemented by other domains:
+ * - `RelayKeys` (src/tokens): relay key → token + user, from the cache when warm;
+ * - `ChannelPool` (src/channels): the in-memory routing table with decrypted keys;
+ * - `Meter` (src/billing): reserve before forwarding, settle after.
+ * The relay never reads the database itself.
+ */
+import type { RoutableChannel } from './channel-picker.js'
+
+export interface RelayToken {
+  id: number
+  userId: number
+  name: string
+  status: string
+  /** Epoch ms, or null for never. */
+  expiresAt: number | null
+  unlimitedQuota: boolean
+  remainQuota: number
+  models: string[]
+  allowIps: string[]
+  group: string | null
+}
+
+export interface RelayUser {
+  id: number
+  role: string
+  status: string
+  group: string
+  quota: number
+}
+
+export interface RelayPrincipal {
+  token: RelayToken
+  user: RelayUser
+  /** The group channels are chosen from: the token's group, else the user's. */
+  group: string
+  /** `sk-KEY-CHANNELID` pins a channel; honoured for admins' tokens only. */
+  pinnedChannelId: number | null
+}
+
+export interface RelayKeys {
+  /**
+   * Resolves `Authorization: Bearer sk-...` and runs every key check of CONTRACT §3 that does
+   * not need the body, in the contract's order; throws the contract's ApiError otherwise.
+   */
+  authenticate(authorization: string | undefined, clientIp: string): Promise<RelayPrincipal>
+  /** The body-dependent check: `model_not_allowed` (403) when the token may not use `model`. */
+  assertModelAllowed(principal: RelayPrincipal, model: string): void
+}
+
+export interface RelayChannel extends RoutableChannel {
+  id: number
+  type: string
+  name: string
+  baseUrl: string
+  /** Decrypted upstream key: kept in memory only, never logged or returned. */
+  key: string
+  models: string[]
+  modelMapping: Record<string, string>
+  groups: string[]
+  priority: number
+  weight: number
+  status: string
+}
+
+export interface ChannelPool {
+  /** Enabled channels of the group serving the model, highest priority first. */
+  candidates(group: string, model: string): readonly RelayChannel[]
+  byId(id: number): RelayChannel | undefined
+  /** Model ids an enabled channel of the group serves explicitly. */
+  modelsForGroup(group: string): string[]
+  /** Upstream said 401/403: disable the channel with the reason, for every instance. */
+  autoDisable(id: number, reason: string): Promise<void>
+  recordResponseTime(id: number, ms: number): void
+}
+
+export interface MeterRequest {
+  requestId: string
+  principal: RelayPrincipal
+  model: string
+  /** The relay route, e.g. `/v1/chat/completions`. */
+  endpoint: string
+  stream: boolean
+  promptTokensEstimate: number
+  /** `max_tokens` / `max_completion_tokens` when the client gave one. */
+  maxCompletionTokens: number | null
+}
+
+/** What was reserved; opaque to the relay apart from the amount. */
+export interface Reservation {
+  readonly quota: number
+}
+
+export interface Usage {
+  prompt_tokens: number
+  completion_tokens: number
+}
+
+export interface MeterOutcome {
+  channelId: number | null
+  upstreamModel: string | null
+  /** The HTTP status the client got. */
+  status: number
+  error: string | null
+  /** Usage to bill: the upstream's, or counted by the gateway; null when the response carried none. */
+  usage: Usage | null
+  usageSource: 'upstream' | 'counted' | 'none'
+  /** True when any response byte reached the client (a failure before that costs nothing). */
+  delivered: boolean
+  latencyMs: number
+  firstByteMs: number | null
+}
+
+export interface Meter {
+  /** Throws 400 `model_price_unset` or 429 `insufficient_quota`; reserves otherwise. */
+  reserve(request: MeterRequest): Promise<Reservation>
+  /** Settles to the real cost and writes the usage-log row; never throws into the relay. */
+  settle(request: MeterRequest, reservation: Reservation, outcome: MeterOutcome): Promise<void>
+}
