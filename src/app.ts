@@ -14,7 +14,9 @@ import dbPlugin from './infra/db.js'
 import docsPlugin from './infra/docs.js'
 import health from './infra/health.js'
 import metricsPlugin from './infra/metrics.js'
+import upstreamPlugin from './infra/upstream.js'
 import billingPlugin from './billing/plugin.js'
+import billingRoutes from './billing/routes.js'
 import channelsPlugin from './channels/plugin.js'
 import channelRoutes from './channels/routes.js'
 import externalRoutes from './external/routes.js'
@@ -95,6 +97,7 @@ export default fp<AppOptions>(
     await app.register(metricsPlugin)
     await app.register(dbPlugin, { url: opts.config.databaseUrl })
     await app.register(cachePlugin, { url: opts.config.redisUrl, prefix: opts.cachePrefix })
+    await app.register(upstreamPlugin)
     await app.register(docsPlugin)
 
     await app.register(usersPlugin)
@@ -109,6 +112,7 @@ export default fp<AppOptions>(
     await app.register(authRoutes, { prefix: '/api/auth' })
     await app.register(userRoutes, { prefix: '/api/user' })
     await app.register(adminUserRoutes, { prefix: '/api/user' })
+    await app.register(billingRoutes, { prefix: '/api/user' })
     await app.register(externalRoutes, { prefix: '/api/user/external' })
     await app.register(tokenRoutes, { prefix: '/api/token' })
     await app.register(channelRoutes, { prefix: '/api/channel' })

@@ -117,3 +117,18 @@ export interface Meter {
   /** Settles to the real cost and writes the usage-log row; never throws into the relay. */
   settle(request: MeterRequest, reservation: Reservation, outcome: MeterOutcome): Promise<void>
 }
+
+/**
+ * Cache pub/sub channels for cross-instance invalidation (CONTRACT: a change reaches every
+ * instance's relay within 1 s). The message is the id as a decimal string.
+ */
+export const INVALIDATE = {
+  /** A user's status, role, group or quota changed (or the user was deleted). */
+  user: 'invalidate:user',
+  /** A token changed or was deleted. */
+  token: 'invalidate:token',
+  /** Any channel changed; the message is the channel id. */
+  channels: 'invalidate:channels',
+  /** Prices or group ratios changed. */
+  pricing: 'invalidate:pricing',
+} as const
