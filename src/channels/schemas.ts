@@ -1,0 +1,105 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const Name = Type.String({ minLength: 1, maxLength: 100 })
+const Key = Type.String({ minLength: 1, maxLength: 4096 })
+// The pattern gives a 400 with param 'base_url' for ftp:// and the like; the service also parses it as a URL.
+const BaseUrl = Type.String({ minLength: 8, maxLength: 512, pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$' })
+const ModelName = Type.String({ minLength: 1, maxLength: 128 })
+const GroupName = Type.String({ minLength: 1, maxLength: 64 })
+
+const channelFields = {
+  type: Type.String({ minLength: 1, maxLength: 32 }),
+  name: Name,
+  key: Key,
+  base_url: BaseUrl,
+  models: Type.Array(ModelName, { maxItems: 1000 }),
+  model_mapping: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), ModelName),
+  groups: Type.Array(GroupName, { minItems: 1, maxItems: 100 }),
+  priority: Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 }),
+  // 0 is a standby channel: chosen only when every other channel of its priority is gone (see pickChannel).
+  weight: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+}
+
+export const CreateChannelBody = Type.Object(
+  {
+    type: Type.Optional(channelFields.type),
+    name: channelFields.name,
+    key: channelFields.key,
+    base_url: Type.Optional(channelFields.base_url),
+    models: Type.Optional(channelFields.models),
+    model_mapping: Type.Optional(channelFields.model_mapping),
+    groups: Type.Optional(channelFields.groups),
+    priority: Type.Optional(channelFields.priority),
+    weight: Type.Optional(channelFields.weight),
+  },
+  { additionalProperties: false },
+)
+export type CreateChannelBody = Static<typeof CreateChannelBody>
+
+export const UpdateChannelBody = Type.Object(
+  {
+    type: Type.Optional(channelFields.type),
+    name: Type.Optional(channelFields.name),
+    key: Type.Optional(channelFields.key),
+    base_url: Type.Optional(channelFields.base_url),
+    models: Type.Optional(channelFields.models),
+    model_mapping: Type.Optional(channelFields.model_mapping),
+    groups: Type.Optional(channelFields.groups),
+    priority: Type.Optional(channelFields.priority),
+    weight: Type.Optional(channelFields.weight),
+    // auto_disabled is the relay's to set; an admin enables or disables.
+    status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
+  },
+  { additionalProperties: false },
+)
+export type UpdateChannelBody = Static<typeof UpdateChannelBody>
+
+export const ChannelIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
+
+export const ListQuery = Type.Object(
+  {
+    page: Type.Integer({ minimum: 1, default: 1 }),
+    page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  },
+  { additionalProperties: false },
+)
+
+export const TestChannelBody = Type.Union([
+  Type.Object({ model: Type.Optional(ModelName) }, { additionalProperties: false }),
+  Type.Null(),
+])
+
+export const ChannelSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    type: Type.String(),
+    name: Type.String(),
+    base_url: Type.String(),
+    key: Type.String({ description: 'masked: first 5 and last 4 characters' }),
+    models: Type.Array(Type.String()),
+    model_mapping: Type.Record(Type.String(), Type.String()),
+    groups: Type.Array(Type.String()),
+    priority: Type.Integer(),
+    weight: Type.Integer(),
+    status: Type.String({ description: 'enabled | disabled | auto_disabled' }),
+    status_reason: Type.Union([Type.String(), Type.Null()]),
+    response_time_ms: Type.Union([Type.Integer(), Type.Null()]),
+    used_quota: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+)
+
+export const ChannelList = Type.Object({
+  data: Type.Array(ChannelSchema),
+  total: Type.Integer(),
+  page: Type.Integer(),
+  page_size: Type.Integer(),
+})
+
+export const ChannelTestResult = Type.Object({
+  ok: Type.Boolean(),
+  status: Type.Integer({ description: 'the upstream HTTP status; 502 when it could not be reached, 504 on timeout' }),
+  latency_ms: Type.Integer(),
+  message: Type.String(),
+})

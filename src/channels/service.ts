@@ -1,0 +1,206 @@
+import { request } from 'undici'
+import type { Dispatcher } from 'undici'
+import type { Clock } from '../clock.js'
+import { errors } from '../errors.js'
+import { getAdapter, type ChannelAdapter } from '../relay/adapters/index.js'
+import { maskSecret, type SecretBox } from '../security/secrets.js'
+import type { MemoryChannelPool } from './pool.js'
+import type { ChannelRow, ChannelsRepository, NewChannel } from './repository.js'
+import type { CreateChannelBody, UpdateChannelBody } from './schemas.js'
+import { channelView, type ChannelView } from './view.js'
+
+export interface ChannelList {
+  data: ChannelView[]
+  total: number
+  page: number
+  page_size: number
+}
+
+export interface ChannelTestResult {
+  ok: boolean
+  status: number
+  latency_ms: number
+  message: string
+}
+
+export interface ChannelsServiceDeps {
+  repo: ChannelsRepository
+  pool: MemoryChannelPool
+  box: SecretBox
+  clock: Clock
+  upstream: Dispatcher
+}
+
+const DEFAULT_TEST_MODEL = 'gpt-4o-mini'
+const TEST_TIMEOUT_MS = 30_000
+const MESSAGE_LIMIT = 500
+
+function adapterFor(type: string): ChannelAdapter {
+  const adapter = getAdapter(type)
+  if (!adapter) throw errors.invalidRequest(`unknown channel type '${type}'`, 'type')
+  return adapter
+}
+
+/** The schema already insists on http(s); this also rejects what only looks like a URL. */
+function checkBaseUrl(baseUrl: string): string {
+  let url: URL
+  try {
+    url = new URL(baseUrl)
+  } catch {
+    throw errors.invalidRequest('base_url must be an http(s) URL', 'base_url')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw errors.invalidRequest('base_url must be an http(s) URL', 'base_url')
+  }
+  if (url.search || url.hash) throw errors.invalidRequest('base_url must not carry a query or fragment', 'base_url')
+  return baseUrl.replace(/\/+$/, '')
+}
+
+function checkModelMapping(mapping: Record<string, string>): Record<string, string> {
+  for (const [from, to] of Object.entries(mapping)) {
+    if (typeof to !== 'string' || to.length === 0) {
+      throw errors.invalidRequest(`model_mapping.${from} must be a model name`, 'model_mapping')
+    }
+  }
+  return mapping
+}
+
+/** The upstream's own error message when it sent OpenAI's error shape, else a trimmed body. */
+function upstreamMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } }
+    if (typeof parsed.error?.message === 'string') return parsed.error.message.slice(0, MESSAGE_LIMIT)
+  } catch {
+    // not JSON: fall through
+  }
+  return text.slice(0, MESSAGE_LIMIT) || 'upstream answered with an error'
+}
+
+export function createChannelsService(deps: ChannelsServiceDeps) {
+  const { repo, pool, box, clock } = deps
+
+  async function mustFind(id: number): Promise<ChannelRow> {
+    const row = await repo.findById(id)
+    if (!row) throw errors.notFound('channel')
+    return row
+  }
+
+  return {
+    async create(input: CreateChannelBody): Promise<ChannelView> {
+      const type = input.type ?? 'openai'
+      const adapter = adapterFor(type)
+      if (!input.name.trim()) throw errors.invalidRequest('name must not be blank', 'name')
+      if (!input.key.trim()) throw errors.invalidRequest('key must not be blank', 'key')
+      const now = new Date(clock.now())
+      const id = await repo.create({
+        type,
+        name: input.name,
+        baseUrl: checkBaseUrl(input.base_url ?? adapter.defaultBaseUrl),
+        keyEncrypted: box.encrypt(input.key),
+        keyMask: maskSecret(input.key),
+        models: input.models ?? [],
+        modelMapping: checkModelMapping(input.model_mapping ?? {}),
+        groups: input.groups ?? ['default'],
+        priority: input.priority ?? 0,
+        weight: input.weight ?? 1,
+        status: 'enabled',
+        createdAt: now,
+        updatedAt: now,
+      })
+      await pool.changed(id)
+      return channelView(await mustFind(id))
+    },
+
+    async list(page: number, pageSize: number): Promise<ChannelList> {
+      const { rows, total } = await repo.list(page, pageSize)
+      return { data: rows.map(channelView), total, page, page_size: pageSize }
+    },
+
+    async get(id: number): Promise<ChannelView> {
+      return channelView(await mustFind(id))
+    },
+
+    async update(id: number, input: UpdateChannelBody): Promise<ChannelView> {
+      await mustFind(id)
+      const changes: Partial<NewChannel> = { updatedAt: new Date(clock.now()) }
+      if (input.type !== undefined) {
+        adapterFor(input.type)
+        changes.type = input.type
+      }
+      if (input.name !== undefined) {
+        if (!input.name.trim()) throw errors.invalidRequest('name must not be blank', 'name')
+        changes.name = input.name
+      }
+      if (input.key !== undefined) {
+        if (!input.key.trim()) throw errors.invalidRequest('key must not be blank', 'key')
+        changes.keyEncrypted = box.encrypt(input.key)
+        changes.keyMask = maskSecret(input.key)
+      }
+      if (input.base_url !== undefined) changes.baseUrl = checkBaseUrl(input.base_url)
+      if (input.models !== undefined) changes.models = input.models
+      if (input.model_mapping !== undefined) changes.modelMapping = checkModelMapping(input.model_mapping)
+      if (input.groups !== undefined) changes.groups = input.groups
+      if (input.priority !== undefined) changes.priority = input.priority
+      if (input.weight !== undefined) changes.weight = input.weight
+      if (input.status !== undefined) {
+        changes.status = input.status
+        changes.statusReason = null
+      }
+      await repo.update(id, changes)
+      await pool.changed(id)
+      return channelView(await mustFind(id))
+    },
+
+    async remove(id: number): Promise<void> {
+      if (!(await repo.remove(id))) throw errors.notFound('channel')
+      await pool.changed(id)
+    },
+
+    /**
+     * A one-token chat completion through the shared Agent. A pass re-enables an auto-disabled channel;
+     * a failure only reports (an admin's manual test must not disable a channel the relay still trusts).
+     */
+    async test(id: number, requestedModel: string | undefined): Promise<ChannelTestResult> {
+      const row = await mustFind(id)
+      const adapter = adapterFor(row.type)
+      const model = requestedModel ?? row.models[0] ?? DEFAULT_TEST_MODEL
+      const upstreamModel = row.modelMapping[model] ?? model
+      const body = { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1, stream: false }
+      const started = performance.now()
+      let status: number
+      let text: string
+      try {
+        const res = await request(adapter.url(row.baseUrl, '/v1/chat/completions'), {
+          dispatcher: deps.upstream,
+          method: 'POST',
+          headers: { ...adapter.authHeaders(box.decrypt(row.keyEncrypted)), 'content-type': 'application/json' },
+          body: JSON.stringify(adapter.transformRequestBody ? adapter.transformRequestBody(body) : body),
+          signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+        })
+        status = res.statusCode
+        text = await res.body.text()
+      } catch (err) {
+        const latency = Math.round(performance.now() - started)
+        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'HeadersTimeoutError')
+        const reason = err instanceof Error ? err.message : 'request failed'
+        return { ok: false, status: timedOut ? 504 : 502, latency_ms: latency, message: `upstream unreachable: ${reason}`.slice(0, MESSAGE_LIMIT) }
+      }
+      const latency = Math.round(performance.now() - started)
+      const ok = status >= 200 && status < 300
+      if (!ok) return { ok, status, latency_ms: latency, message: upstreamMessage(text) }
+
+      const changes: Partial<NewChannel> = { responseTimeMs: latency }
+      const reEnable = row.status === 'auto_disabled'
+      if (reEnable) {
+        changes.status = 'enabled'
+        changes.statusReason = null
+        changes.updatedAt = new Date(clock.now())
+      }
+      await repo.update(id, changes)
+      if (reEnable) await pool.changed(id)
+      return { ok, status, latency_ms: latency, message: reEnable ? `ok (model ${upstreamModel}); channel re-enabled` : `ok (model ${upstreamModel})` }
+    },
+  }
+}
+
+export type ChannelsService = ReturnType<typeof createChannelsService>
