@@ -42,7 +42,7 @@ export default fp(
       if (!session) throw errors.unauthorized('invalid_session', 'session is invalid, expired or revoked')
       const user = await app.usersRepo.findById(session.userId)
       if (!user) throw errors.unauthorized('invalid_session', 'session is invalid, expired or revoked')
-      if (user.passwordChangedAt && session.issuedAtMs < user.passwordChangedAt.getTime()) {
+      if (user.passwordChangedAt && session.issuedAtMs <= user.passwordChangedAt.getTime()) {
         throw errors.unauthorized('invalid_session', 'session was issued before the last password change')
       }
       if (user.status !== 'enabled') throw errors.forbidden('user_disabled', 'this account is disabled')

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import codesPlugin from './codes/plugin.js'
 import { createAuthService, type AuthService } from './service.js'
 import { createSessions, type Sessions } from './sessions.js'
 
@@ -15,7 +16,11 @@ export default fp(
     if (!secret) throw new Error('JWT secret missing: withGeneratedSecrets() must run before the app is built')
     const sessions = createSessions(secret, app.cache, app.clock)
     app.decorate('sessions', sessions)
-    app.decorate('auth', createAuthService(app.usersRepo, sessions, app.cache, app.clock))
+    await app.register(codesPlugin)
+    app.decorate(
+      'auth',
+      createAuthService({ repo: app.usersRepo, sessions, cache: app.cache, clock: app.clock, codes: app.verificationCodes }),
+    )
   },
   { name: 'sessions', dependencies: ['cache', 'users-repo'] },
 )

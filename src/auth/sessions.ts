@@ -22,10 +22,15 @@ export function createSessions(secret: string, cache: Cache, clock: Clock) {
   const revokedKey = (jti: string) => `session:revoked:${jti}`
 
   return {
-    async issue(userId: number): Promise<{ token: string; expiresIn: number }> {
+    /**
+     * `notBeforeMs`: the issue time recorded is at least this (the user's last password change
+     * + 1 ms), so a session made in the same millisecond as a password change still counts as
+     * issued after it, while every session issued before or at the change is refused.
+     */
+    async issue(userId: number, notBeforeMs = 0): Promise<{ token: string; expiresIn: number }> {
       const nowMs = clock.now()
       const iat = Math.floor(nowMs / 1000)
-      const token = await new SignJWT({ ims: nowMs })
+      const token = await new SignJWT({ ims: Math.max(nowMs, notBeforeMs) })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(String(userId))
         .setJti(randomUUID())

@@ -13,7 +13,7 @@ export default fp(
   async (app) => {
     const repo = createUsersRepository(app.db)
     app.decorate('usersRepo', repo)
-    app.decorate('users', createUsersService(repo, app.config, app.clock))
+    app.decorate('users', createUsersService(repo, app.config, app.clock, app.cache))
   },
-  { name: 'users-repo', dependencies: ['db'] },
+  { name: 'users-repo', dependencies: ['db', 'cache'] },
 )

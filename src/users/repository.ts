@@ -1,4 +1,4 @@
-import { and, eq, isNull, or, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import { insertedId, type Database } from '../db/client.js'
 
 export type UserRow = Database['t']['users']['$inferSelect']
@@ -73,6 +73,53 @@ export function createUsersRepository(database: Database) {
 
     async update(id: number, changes: Partial<NewUser>): Promise<void> {
       await db.update(t.users).set(changes).where(eq(t.users.id, id))
+    },
+
+    /** Live users, newest first; `keyword` matches part of the username, email or external id. */
+    async list(query: { keyword?: string; page: number; pageSize: number }): Promise<{ rows: UserRow[]; total: number }> {
+      let where: SQL | undefined = live
+      if (query.keyword) {
+        // '!' escapes the wildcards: both dialects accept it (a backslash means different things in each).
+        const pattern = `%${query.keyword.replace(/[!%_]/g, (ch) => `!${ch}`)}%`
+        const matches = (column: AnyColumn) => sql`${column} LIKE ${pattern} ESCAPE '!'`
+        where = and(live, or(matches(t.users.username), matches(t.users.email), matches(t.users.externalUserId)))
+      }
+      const [rows, counted] = await Promise.all([
+        db
+          .select()
+          .from(t.users)
+          .where(where)
+          .orderBy(desc(t.users.id))
+          .limit(query.pageSize)
+          .offset((query.page - 1) * query.pageSize),
+        db.select({ n: sql<number>`count(*)` }).from(t.users).where(where),
+      ])
+      return { rows, total: Number(counted[0]?.n ?? 0) }
+    },
+
+    /**
+     * Soft delete: the row stays (usage logs and ledger keep pointing at it, the username and
+     * email stay taken) but is invisible to every lookup, disabled, and its relay tokens are
+     * disabled in the same transaction. Returns the ids of the tokens it disabled.
+     */
+    async softDelete(id: number, now: Date): Promise<number[]> {
+      const userChanges = { deletedAt: now, status: 'disabled', updatedAt: now }
+      const tokenChanges = { status: 'disabled', updatedAt: now }
+      if (database.dialect === 'sqlite') {
+        return database.sqlite.transaction((tx) => {
+          tx.update(t.users).set(userChanges).where(and(eq(t.users.id, id), live)).run()
+          const owned = tx.select({ id: t.tokens.id }).from(t.tokens).where(eq(t.tokens.userId, id)).all()
+          tx.update(t.tokens).set(tokenChanges).where(eq(t.tokens.userId, id)).run()
+          return owned.map((row) => row.id)
+        })
+      }
+      const mt = database.mt
+      return database.mysql.transaction(async (tx) => {
+        await tx.update(mt.users).set(userChanges).where(and(eq(mt.users.id, id), isNull(mt.users.deletedAt)))
+        const owned = await tx.select({ id: mt.tokens.id }).from(mt.tokens).where(eq(mt.tokens.userId, id)).for('update')
+        await tx.update(mt.tokens).set(tokenChanges).where(eq(mt.tokens.userId, id))
+        return owned.map((row) => row.id)
+      })
     },
   }
 }

@@ -1,13 +1,39 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authOf } from '../auth/guards.js'
-import { UserSchema } from './schemas.js'
+import { ChangePasswordBody, UpdateProfileBody, UserSchema } from './schemas.js'
 import { userView } from './view.js'
 
+const security = [{ session: [] }]
+
+/** Self-service: the signed-in user's own profile and password. */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/self',
-    { preHandler: app.requireUser, schema: { tags: ['users'], security: [{ session: [] }], response: { 200: UserSchema } } },
+    { preHandler: app.requireUser, schema: { tags: ['users'], security, response: { 200: UserSchema } } },
     async (request) => userView(authOf(request).user),
+  )
+
+  app.patch(
+    '/self',
+    { preHandler: app.requireUser, schema: { tags: ['users'], security, body: UpdateProfileBody, response: { 200: UserSchema } } },
+    async (request) => userView(await app.users.updateProfile(authOf(request).user, request.body)),
+  )
+
+  app.put(
+    '/self/password',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        tags: ['users'],
+        security,
+        description: 'Every session issued before — this one included — is refused afterwards; log in again.',
+        body: ChangePasswordBody,
+      },
+    },
+    async (request, reply) => {
+      await app.auth.changePassword(authOf(request).user, request.body.old_password, request.body.new_password)
+      return reply.code(204).send()
+    },
   )
 }
 

@@ -30,3 +30,23 @@ export function userView(user: UserRow): UserView {
     last_login_at: user.lastLoginAt ? user.lastLoginAt.toISOString() : null,
   }
 }
+
+/** The user as admins see it: the self view plus root and partner-API fields. */
+export interface AdminUserView extends UserView {
+  is_root: boolean
+  is_external: boolean
+  external_user_id: string | null
+  login_type: string | null
+  updated_at: string
+}
+
+export function adminUserView(user: UserRow): AdminUserView {
+  return {
+    ...userView(user),
+    is_root: user.isRoot,
+    is_external: user.isExternal,
+    external_user_id: user.externalUserId ?? null,
+    login_type: user.loginType ?? null,
+    updated_at: user.updatedAt.toISOString(),
+  }
+}
