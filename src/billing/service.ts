@@ -1,0 +1,39 @@
+import type { Cache } from '../cache/cache.js'
+import type { Clock } from '../clock.js'
+import { ApiError, errors } from '../errors.js'
+import { INVALIDATE } from '../relay/seams.js'
+import type { UserRow, UsersRepository } from '../users/repository.js'
+import type { BillingRepository } from './repository.js'
+
+export interface QuotaAdjustment {
+  userId: number
+  delta: number
+  remark: string
+  adminId: number
+}
+
+export function createBillingService(deps: { repo: BillingRepository; users: UsersRepository; cache: Cache; clock: Clock }) {
+  const { repo, users, cache, clock } = deps
+  return {
+    /** Adds `delta` (may be negative) to a user's quota, recorded as an `adjustment` ledger row. */
+    async adjustQuota(input: QuotaAdjustment): Promise<UserRow> {
+      if (!Number.isSafeInteger(input.delta) || input.delta === 0) {
+        throw errors.invalidRequest('delta must be a non-zero integer', 'delta')
+      }
+      const result = await repo.adjust({ ...input, at: new Date(clock.now()) })
+      if (!result.ok) {
+        if (result.reason === 'not_found') throw errors.notFound('user')
+        throw new ApiError(400, 'quota_below_zero', `the user's quota is ${result.quota ?? 0}; a delta of ${input.delta} would take it below zero`, {
+          param: 'delta',
+        })
+      }
+      // The relay caches users; every instance must see the new balance.
+      await cache.publish(INVALIDATE.user, String(input.userId))
+      const user = await users.findById(input.userId)
+      if (!user) throw errors.notFound('user')
+      return user
+    },
+  }
+}
+
+export type BillingService = ReturnType<typeof createBillingService>

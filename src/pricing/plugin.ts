@@ -1,0 +1,21 @@
+import fp from 'fastify-plugin'
+import { createPricingRepository } from './repository.js'
+import { createPricingService, type PricingService } from './service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Prices and group ratios, cached in memory (reloaded on INVALIDATE.pricing). */
+    pricing: PricingService
+  }
+}
+
+export default fp(
+  async (app) => {
+    const pricing = createPricingService({ repo: createPricingRepository(app.db), cache: app.cache, clock: app.clock, log: app.log })
+    // Runs before the root admin is made (onReady), so "no user yet" means a fresh database.
+    if (await pricing.seedIfFresh()) app.log.info('fresh database: starter price list written')
+    await pricing.start()
+    app.decorate('pricing', pricing)
+  },
+  { name: 'pricing', dependencies: ['db', 'cache'] },
+)

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto'
+import { eq, sql } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import { insertedId } from '../../src/db/client.js'
+import type { MeterOutcome, MeterRequest, RelayPrincipal } from '../../src/relay/seams.js'
+
+/** A user with a starting grant, and one relay token of theirs, straight in the database. */
+export async function makeUserWithToken(
+  app: FastifyInstance,
+  opts: { username?: string; quota: number; group?: string; tokenQuota?: number | null },
+): Promise<{ principal: RelayPrincipal; userId: number; tokenId: number }> {
+  const username = opts.username ?? `u${randomBytes(4).toString('hex')}`
+  const userId = await app.usersRepo.create(
+    { username, role: 'user', group: opts.group ?? 'default' },
+    { quota: opts.quota, remark: 'test grant' },
+  )
+  const { db, t } = app.db
+  const limited = opts.tokenQuota !== undefined && opts.tokenQuota !== null
+  const tokenId = insertedId(
+    await db.insert(t.tokens).values({
+      userId,
+      name: 'test',
+      keyHash: randomBytes(32).toString('hex'),
+      keyMask: 'sk-te...test',
+      unlimitedQuota: !limited,
+      remainQuota: limited ? (opts.tokenQuota as number) : 0,
+      models: [],
+      allowIps: [],
+    }),
+  )
+  const principal: RelayPrincipal = {
+    token: {
+      id: tokenId,
+      userId,
+      name: 'test',
+      status: 'enabled',
+      expiresAt: null,
+      unlimitedQuota: !limited,
+      remainQuota: limited ? (opts.tokenQuota as number) : 0,
+      models: [],
+      allowIps: [],
+      group: null,
+    },
+    user: { id: userId, role: 'user', status: 'enabled', group: opts.group ?? 'default', quota: opts.quota },
+    group: opts.group ?? 'default',
+    pinnedChannelId: null,
+  }
+  return { principal, userId, tokenId }
+}
+
+let seq = 0
+export function meterRequest(principal: RelayPrincipal, model: string, over: Partial<MeterRequest> = {}): MeterRequest {
+  return {
+    requestId: `req-${++seq}`,
+    principal,
+    model,
+    endpoint: '/v1/chat/completions',
+    stream: false,
+    promptTokensEstimate: 10,
+    maxCompletionTokens: null,
+    ...over,
+  }
+}
+
+export function delivered(prompt: number, completion: number, over: Partial<MeterOutcome> = {}): MeterOutcome {
+  return {
+    channelId: null,
+    upstreamModel: null,
+    status: 200,
+    error: null,
+    usage: { prompt_tokens: prompt, completion_tokens: completion },
+    usageSource: 'upstream',
+    delivered: true,
+    latencyMs: 12,
+    firstByteMs: 5,
+    ...over,
+  }
+}
+
+export const failed: MeterOutcome = {
+  channelId: null,
+  upstreamModel: null,
+  status: 502,
+  error: 'upstream failed',
+  usage: null,
+  usageSource: 'none',
+  delivered: false,
+  latencyMs: 3,
+  firstByteMs: null,
+}
+
+/** The ledger's view of a user: balances and the sums the invariants compare them with. */
+export async function ledger(app: FastifyInstance, userId: number) {
+  const { db, t } = app.db
+  const [user] = await db.select().from(t.users).where(eq(t.users.id, userId))
+  const [logs] = await db
+    .select({ quota: sql<string>`coalesce(sum(${t.usageLogs.quota}), 0)`, rows: sql<number>`count(*)` })
+    .from(t.usageLogs)
+    .where(eq(t.usageLogs.userId, userId))
+  const [topups] = await db
+    .select({ quota: sql<string>`coalesce(sum(${t.topups.quota}), 0)` })
+    .from(t.topups)
+    .where(eq(t.topups.userId, userId))
+  return {
+    quota: Number(user!.quota),
+    usedQuota: Number(user!.usedQuota),
+    requestCount: Number(user!.requestCount),
+    logQuota: Number(logs!.quota),
+    logRows: Number(logs!.rows),
+    topups: Number(topups!.quota),
+  }
+}
+
+export async function tokenRow(app: FastifyInstance, tokenId: number) {
+  const { db, t } = app.db
+  const [token] = await db.select().from(t.tokens).where(eq(t.tokens.id, tokenId))
+  return { remainQuota: Number(token!.remainQuota), usedQuota: Number(token!.usedQuota), requestCount: Number(token!.requestCount) }
+}
