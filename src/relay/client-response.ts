@@ -1,0 +1,81 @@
+// The client's side of a relayed response. Once an upstream answer is chosen the reply is hijacked and the
+// upstream's chunks are written to the client's response as they come, with backpressure passed back to undici.
+import type { FastifyReply } from 'fastify'
+import type { OutgoingHttpHeaders } from 'node:http'
+import { clientResponseHeaders } from './headers.js'
+import type { Usage } from './seams.js'
+import type { BodySink, UpstreamResponse } from './upstream-call.js'
+
+/** How a relayed response ended, for billing and metrics. */
+export interface RelayResult {
+  /** The status the client got. */
+  status: number
+  usage: Usage | null
+  usageSource: 'upstream' | 'counted' | 'none'
+  /** Any response byte reached the client. */
+  delivered: boolean
+  /** Why the body stopped early (client left, upstream cut), or null when it completed. */
+  error: string | null
+}
+
+/** Writes the upstream's status and filtered headers, plus the gateway's own (x-request-id). */
+export function startClientResponse(
+  reply: FastifyReply,
+  upstream: UpstreamResponse,
+  extra: OutgoingHttpHeaders = {},
+): void {
+  const headers: OutgoingHttpHeaders = { ...clientResponseHeaders(upstream.headers), ...extra }
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) headers[name] = value
+  }
+  reply.hijack()
+  reply.raw.writeHead(upstream.status, headers)
+}
+
+/**
+ * A sink writing to the client that pauses the upstream while the client's socket is full. `write` returns what
+ * `res.write` returned; the drain listener resumes undici.
+ */
+export function clientWriter(reply: FastifyReply, upstream: UpstreamResponse): { write(chunk: Buffer): boolean } {
+  const res = reply.raw
+  let waiting = false
+  const onDrain = (): void => {
+    waiting = false
+    upstream.resume()
+  }
+  return {
+    write(chunk) {
+      if (res.destroyed) return true
+      const ok = res.write(chunk)
+      if (!ok && !waiting) {
+        waiting = true
+        res.once('drain', onDrain)
+      }
+      return ok
+    },
+  }
+}
+
+/** Pipes the upstream body through `sink`, then ends the client's response however the body ended. */
+export async function pumpBody(
+  reply: FastifyReply,
+  upstream: UpstreamResponse,
+  sink: BodySink,
+  signal: AbortSignal,
+): Promise<string | null> {
+  let error: string | null = null
+  try {
+    await upstream.pipeTo(sink)
+  } catch (err) {
+    // The client keeps what it got: a cut upstream ends the response, a gone client has nothing left to end.
+    error = signal.aborted ? 'client closed the request' : `upstream body failed: ${err instanceof Error ? err.message : String(err)}`
+  }
+  return error
+}
+
+export function endClientResponse(reply: FastifyReply, last?: Buffer | null): void {
+  const res = reply.raw
+  if (res.destroyed || res.writableEnded) return
+  if (last && last.length > 0) res.end(last)
+  else res.end()
+}

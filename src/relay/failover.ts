@@ -1,0 +1,129 @@
+// Channel choice with failover (CONTRACT §3): a connect error, a timeout, a 429 or a 5xx before any byte reached
+// the client sends the request to the next channel; a 401/403 also disables the channel. Every channel gets the
+// request at most once. Only a response worth relaying leaves this module; everything else is drained here.
+import type { FastifyInstance } from 'fastify'
+import { ApiError } from '../errors.js'
+import { getAdapter, type ChannelAdapter } from './adapters/index.js'
+import { pickChannel } from './channel-picker.js'
+import type { RelayChannel } from './seams.js'
+import { callUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-call.js'
+
+export interface ForwardPlan {
+  model: string
+  candidates: readonly RelayChannel[]
+  /** False for a body that can be sent once only (a streamed upload): then there is no second channel. */
+  replayable: boolean
+  buildRequest(channel: RelayChannel, adapter: ChannelAdapter, upstreamModel: string): UpstreamRequest
+}
+
+export interface Forwarded {
+  channel: RelayChannel
+  upstreamModel: string
+  response: UpstreamResponse
+  /** Milliseconds from the first dispatch to this response's head. */
+  firstByteMs: number
+  /** How many channels were tried, this one included. */
+  attempts: number
+}
+
+/** The client left while the gateway was still looking for an upstream answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the request')
+  }
+}
+
+/** Error bodies are small; an upstream that sends more is not read further. */
+const ERROR_BODY_LIMIT = 64 * 1024
+
+export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPlan, signal: AbortSignal): Promise<Forwarded> {
+  const tried = new Set<number>()
+  const maxAttempts = plan.replayable ? 1 + app.config.relayRetries : 1
+  const started = performance.now()
+  let lastFailure: ApiError | null = null
+
+  while (tried.size < maxAttempts) {
+    const channel = pickChannel(plan.candidates, tried)
+    if (!channel) break
+    tried.add(channel.id)
+    const adapter = getAdapter(channel.type)
+    if (!adapter) {
+      lastFailure = new ApiError(502, 'upstream_error', `channel type '${channel.type}' is not supported`)
+      continue
+    }
+    const upstreamModel = channel.modelMapping[plan.model] ?? plan.model
+    const attemptStarted = performance.now()
+    let response: UpstreamResponse
+    try {
+      response = await callUpstream(app.upstream, plan.buildRequest(channel, adapter, upstreamModel), signal)
+    } catch (err) {
+      if (signal.aborted) throw new ClientGoneError()
+      lastFailure = transportFailure(err, app.config.upstreamFirstByteTimeoutMs)
+      app.metrics.upstreamErrors.inc({ channel: String(channel.id), reason: lastFailure.statusCode === 504 ? 'timeout' : 'connect' })
+      continue
+    }
+    const status = response.status
+    if (status !== 401 && status !== 403 && status !== 429 && status < 500) {
+      app.channelPool.recordResponseTime(channel.id, Math.round(performance.now() - attemptStarted))
+      return { channel, upstreamModel, response, firstByteMs: Math.round(performance.now() - started), attempts: tried.size }
+    }
+    lastFailure = await statusFailure(response, channel)
+    app.metrics.upstreamErrors.inc({ channel: String(channel.id), reason: `status_${status}` })
+    if (status === 401 || status === 403) await disable(app, channel, lastFailure)
+    if (signal.aborted) throw new ClientGoneError()
+  }
+
+  throw lastFailure ?? noChannel(plan.model)
+}
+
+export function noChannel(model: string): ApiError {
+  return new ApiError(500, 'no_available_channel', `no available channel for model '${model}'`, { retry: false, type: 'api_error' })
+}
+
+function transportFailure(err: unknown, timeoutMs: number): ApiError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : ''
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new ApiError(504, 'upstream_error', `upstream sent no response within ${timeoutMs} ms`, { type: 'upstream_error' })
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new ApiError(504, 'upstream_error', 'connecting to the upstream timed out', { type: 'upstream_error' })
+  }
+  return new ApiError(502, 'upstream_error', 'could not reach the upstream', { type: 'upstream_error', cause: err })
+}
+
+/** The upstream's own status and message (and code, when it sent an OpenAI error object). */
+async function statusFailure(response: UpstreamResponse, channel: RelayChannel): Promise<ApiError> {
+  let message = `upstream answered ${response.status}`
+  let code: string | null = null
+  try {
+    const parsed: unknown = JSON.parse((await response.read(ERROR_BODY_LIMIT)).toString('utf8'))
+    const error = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? parsed.error : null
+    if (typeof error === 'object' && error !== null) {
+      if ('message' in error && typeof error.message === 'string' && error.message) message = error.message
+      if ('code' in error && typeof error.code === 'string' && error.code) code = error.code
+    } else if (typeof error === 'string' && error) {
+      message = error
+    }
+  } catch {
+    // Not JSON, too long or cut: the status alone is the message.
+  }
+  return new ApiError(response.status, code ?? 'upstream_error', redactKeys(message, channel.key), { type: 'upstream_error' })
+}
+
+/**
+ * Upstreams quote the rejected key in their message (OpenAI: "Incorrect API key provided: sk-ab***yz"); that is
+ * the channel's secret, so any key-looking token is cut out before the message reaches a client.
+ */
+function redactKeys(message: string, key: string): string {
+  let out = key.length >= 4 ? message.split(key).join('[redacted]') : message
+  out = out.replace(/\b(?:sk|key|api)[-_][A-Za-z0-9*_.-]{4,}/g, '[redacted]')
+  return out
+}
+
+async function disable(app: FastifyInstance, channel: RelayChannel, failure: ApiError): Promise<void> {
+  try {
+    await app.channelPool.autoDisable(channel.id, `upstream answered ${failure.statusCode}: ${failure.message}`)
+  } catch (err) {
+    app.log.error({ err, channelId: channel.id }, 'auto-disabling a channel failed')
+  }
+}

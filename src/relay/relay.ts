@@ -1,0 +1,163 @@
+// The relay's journey for one request (CONTRACT §3): reserve → choose a channel (with failover) → forward →
+// relay the answer → settle. Settlement happens exactly once, whatever happened in between.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import { toApiError } from '../errors.js'
+import type { ChannelAdapter } from './adapters/index.js'
+import type { RelayResult } from './client-response.js'
+import { ClientGoneError, forwardWithFailover, noChannel } from './failover.js'
+import { upstreamRequestHeaders } from './headers.js'
+import { relayBody } from './passthrough.js'
+import type { RelayEndpoint } from './request.js'
+import type { Meter, MeterOutcome, MeterRequest, RelayChannel, RelayPrincipal } from './seams.js'
+import { relaySse } from './stream.js'
+
+export interface RelayJob {
+  endpoint: RelayEndpoint
+  principal: RelayPrincipal
+  model: string
+  /** The client asked for a stream. */
+  stream: boolean
+  clientWantsUsage: boolean
+  promptTokensEstimate: number
+  maxCompletionTokens: number | null
+  /** False for a body that can be sent once only (a streamed upload). */
+  replayable: boolean
+  /** The body one channel gets (the model mapped for it). */
+  body(channel: RelayChannel, adapter: ChannelAdapter, upstreamModel: string): Buffer | Readable
+  /** Request headers to send besides the filtered client headers (e.g. a streamed upload's length). */
+  extraHeaders?: Record<string, string>
+}
+
+/** Until billing is installed every request is free: reserving and settling do nothing. */
+const FREE: Meter = {
+  reserve: async () => ({ quota: 0 }),
+  settle: async () => {},
+}
+
+function meterOf(app: FastifyInstance): Meter {
+  return app.hasDecorator('meter') ? app.meter : FREE
+}
+
+function candidatesFor(app: FastifyInstance, principal: RelayPrincipal, model: string): readonly RelayChannel[] {
+  if (principal.pinnedChannelId === null) return app.channelPool.candidates(principal.group, model)
+  const pinned = app.channelPool.byId(principal.pinnedChannelId)
+  return pinned && pinned.status === 'enabled' ? [pinned] : []
+}
+
+export async function relay(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, job: RelayJob): Promise<void> {
+  const meter = meterOf(app)
+  const meterRequest: MeterRequest = {
+    requestId: request.id,
+    principal: job.principal,
+    model: job.model,
+    endpoint: job.endpoint.path,
+    stream: job.stream,
+    promptTokensEstimate: job.promptTokensEstimate,
+    maxCompletionTokens: job.maxCompletionTokens,
+  }
+  const reservation = await meter.reserve(meterRequest)
+
+  // Wired before the first dispatch: a client gone before the upstream's head must free that upstream at once.
+  const clientGone = new AbortController()
+  const res = reply.raw
+  const onClose = (): void => {
+    if (!res.writableFinished) clientGone.abort(new ClientGoneError())
+  }
+  res.once('close', onClose)
+
+  const started = performance.now()
+  const candidates = candidatesFor(app, job.principal, job.model)
+  const outcome: MeterOutcome = {
+    channelId: null,
+    upstreamModel: null,
+    status: 500,
+    error: null,
+    usage: null,
+    usageSource: 'none',
+    delivered: false,
+    latencyMs: 0,
+    firstByteMs: null,
+  }
+  try {
+    if (candidates.length === 0) throw noChannel(job.model)
+    const forwarded = await forwardWithFailover(
+      app,
+      {
+        model: job.model,
+        candidates,
+        replayable: job.replayable,
+        buildRequest: (channel, adapter, upstreamModel) => ({
+          url: new URL(adapter.url(channel.baseUrl || adapter.defaultBaseUrl, request.url)),
+          method: 'POST',
+          headers: upstreamRequestHeaders(request.headers, {
+            ...authorizationOf(adapter, channel.key),
+            requestId: request.id,
+            extra: { ...job.extraHeaders, ...adapter.authHeaders(channel.key) },
+          }),
+          body: job.body(channel, adapter, upstreamModel),
+          headersTimeoutMs: app.config.upstreamFirstByteTimeoutMs,
+        }),
+      },
+      clientGone.signal,
+    )
+    outcome.channelId = forwarded.channel.id
+    outcome.upstreamModel = forwarded.upstreamModel
+    outcome.firstByteMs = forwarded.firstByteMs
+    const contentType = String(forwarded.response.headers['content-type'] ?? '')
+    const native = job.endpoint.kind === 'chat' || job.endpoint.kind === 'completions'
+    const result: RelayResult =
+      native && job.stream && contentType.startsWith('text/event-stream')
+        ? await relaySse(reply, forwarded.response, job, clientGone.signal)
+        : await relayBody(reply, forwarded.response, clientGone.signal)
+    Object.assign(outcome, result)
+  } catch (err) {
+    if (err instanceof ClientGoneError) {
+      outcome.status = 499
+      outcome.error = err.message
+      // Nobody is left to answer; the request ends here without a response.
+      reply.hijack()
+      return
+    }
+    const apiError = toApiError(err)
+    outcome.status = apiError.statusCode
+    outcome.error = apiError.message
+    throw err
+  } finally {
+    res.off('close', onClose)
+    outcome.latencyMs = Math.round(performance.now() - started)
+    await settle(app, meter, meterRequest, reservation, outcome)
+    record(app, job, outcome, candidates.length > 0)
+  }
+}
+
+/** The adapter's auth header is what the upstream sees; `authorization` is only the fallback slot. */
+function authorizationOf(adapter: ChannelAdapter, key: string): { authorization: string } {
+  return { authorization: adapter.authHeaders(key).authorization ?? `Bearer ${key}` }
+}
+
+async function settle(
+  app: FastifyInstance,
+  meter: Meter,
+  request: MeterRequest,
+  reservation: Awaited<ReturnType<Meter['reserve']>>,
+  outcome: MeterOutcome,
+): Promise<void> {
+  try {
+    await meter.settle(request, reservation, outcome)
+  } catch (err) {
+    // The meter promises not to throw; if it does, the client's answer must not change because of it.
+    app.log.error({ err, requestId: request.requestId }, 'settling a relayed request failed')
+  }
+}
+
+function record(app: FastifyInstance, job: RelayJob, outcome: MeterOutcome, served: boolean): void {
+  // Client-chosen names that no channel serves stay out of the labels, so they cannot grow the metric set.
+  const model = served ? job.model : '(unserved)'
+  app.metrics.relayRequests.inc({ model, status: String(outcome.status) })
+  app.metrics.relayDuration.observe({ model, stream: String(job.stream) }, outcome.latencyMs / 1000)
+  if (outcome.usage) {
+    app.metrics.tokens.inc({ model, kind: 'prompt' }, outcome.usage.prompt_tokens)
+    app.metrics.tokens.inc({ model, kind: 'completion' }, outcome.usage.completion_tokens)
+  }
+}
