@@ -14,38 +14,40 @@ export async function makeUserWithToken(
     { username, role: 'user', group: opts.group ?? 'default' },
     { quota: opts.quota, remark: 'test grant' },
   )
+  return { userId, ...(await makeToken(app, { userId, quota: opts.quota, group: opts.group, tokenQuota: opts.tokenQuota })) }
+}
+
+/** A relay token of an existing user, and the principal the relay would build for it. */
+export async function makeToken(
+  app: FastifyInstance,
+  opts: { userId: number; quota?: number; group?: string; tokenQuota?: number | null },
+): Promise<{ principal: RelayPrincipal; tokenId: number }> {
   const { db, t } = app.db
   const limited = opts.tokenQuota !== undefined && opts.tokenQuota !== null
+  const remainQuota = limited ? (opts.tokenQuota as number) : 0
   const tokenId = insertedId(
     await db.insert(t.tokens).values({
-      userId,
+      userId: opts.userId,
       name: 'test',
       keyHash: randomBytes(32).toString('hex'),
       keyMask: 'sk-te...test',
       unlimitedQuota: !limited,
-      remainQuota: limited ? (opts.tokenQuota as number) : 0,
+      remainQuota,
       models: [],
       allowIps: [],
     }),
   )
+  const group = opts.group ?? 'default'
   const principal: RelayPrincipal = {
     token: {
-      id: tokenId,
-      userId,
-      name: 'test',
-      status: 'enabled',
-      expiresAt: null,
-      unlimitedQuota: !limited,
-      remainQuota: limited ? (opts.tokenQuota as number) : 0,
-      models: [],
-      allowIps: [],
-      group: null,
+      id: tokenId, userId: opts.userId, name: 'test', status: 'enabled', expiresAt: null,
+      unlimitedQuota: !limited, remainQuota, models: [], allowIps: [], group: null,
     },
-    user: { id: userId, role: 'user', status: 'enabled', group: opts.group ?? 'default', quota: opts.quota },
-    group: opts.group ?? 'default',
+    user: { id: opts.userId, role: 'user', status: 'enabled', group, quota: opts.quota ?? 0 },
+    group,
     pinnedChannelId: null,
   }
-  return { principal, userId, tokenId }
+  return { principal, tokenId }
 }
 
 let seq = 0
