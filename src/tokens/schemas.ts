@@ -1,0 +1,78 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const Name = Type.String({ minLength: 1, maxLength: 100 })
+const ExpiresAt = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+  description: 'ISO-8601; null = never; omitted on create = one year from now',
+})
+const Models = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000, description: 'allowed models; empty = all' })
+// Each entry is checked with isValidIpOrCidr in the service, so the error names 'allow_ips'.
+const AllowIps = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256, description: 'IPs and CIDRs, v4 and v6; empty = any' })
+const Group = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], {
+  description: "channel group; null = the owner's group. Non-admins may only name their own group.",
+})
+
+export const CreateTokenBody = Type.Object(
+  {
+    name: Name,
+    expires_at: Type.Optional(ExpiresAt),
+    unlimited_quota: Type.Optional(Type.Boolean()),
+    remain_quota: Type.Optional(Type.Integer({ minimum: 0 })),
+    models: Type.Optional(Models),
+    allow_ips: Type.Optional(AllowIps),
+    group: Type.Optional(Group),
+  },
+  { additionalProperties: false },
+)
+export type CreateTokenBody = Static<typeof CreateTokenBody>
+
+export const UpdateTokenBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    expires_at: Type.Optional(ExpiresAt),
+    unlimited_quota: Type.Optional(Type.Boolean()),
+    remain_quota: Type.Optional(Type.Integer({ minimum: 0 })),
+    models: Type.Optional(Models),
+    allow_ips: Type.Optional(AllowIps),
+    group: Type.Optional(Group),
+    status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
+  },
+  { additionalProperties: false },
+)
+export type UpdateTokenBody = Static<typeof UpdateTokenBody>
+
+export const TokenIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
+
+export const ListTokensQuery = Type.Object(
+  {
+    page: Type.Integer({ minimum: 1, default: 1 }),
+    page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    user_id: Type.Optional(Type.Integer({ minimum: 1, description: 'admins only: one user’s tokens' })),
+  },
+  { additionalProperties: false },
+)
+
+export const TokenSchema = Type.Object({
+  id: Type.Integer(),
+  user_id: Type.Integer(),
+  name: Type.String(),
+  key: Type.String({ description: 'masked, except in the creation response where it is whole (shown once)' }),
+  status: Type.String({ description: 'enabled | disabled' }),
+  expired: Type.Boolean(),
+  expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  unlimited_quota: Type.Boolean(),
+  remain_quota: Type.Integer(),
+  used_quota: Type.Integer(),
+  request_count: Type.Integer(),
+  models: Type.Array(Type.String()),
+  allow_ips: Type.Array(Type.String()),
+  group: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  accessed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+})
+
+export const TokenList = Type.Object({
+  data: Type.Array(TokenSchema),
+  total: Type.Integer(),
+  page: Type.Integer(),
+  page_size: Type.Integer(),
+})
