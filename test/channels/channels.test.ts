@@ -4,11 +4,21 @@ import { backends } from '../support/backends.js'
 import { bearer, buildApp, login } from '../support/build-app.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 
+async function eventually(check: () => boolean, ms = 1000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() >= deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return true
+}
+
 const SECRET = 'sk-channelsecret-0123456789abcdefWXYZ'
 
 for (const backend of backends()) {
   t.test(backend.name, async (t) => {
-    const { app } = await buildApp(t, backend)
+    const first = await buildApp(t, backend)
+    const { app } = first
     const admin = bearer(await login(app))
     const upstream = await startFakeUpstream()
     t.teardown(() => upstream.close())
@@ -146,5 +156,15 @@ for (const backend of backends()) {
       t.equal(res.json().ok, true)
       t.equal((await app.inject({ method: 'GET', url: `/api/channel/${ch.id}`, headers: admin })).json().status, 'disabled')
     })
+
+    if (backend.name === 'mysql+redis') {
+      t.test('two instances sharing MySQL + Redis: a channel change on one reaches the other pool within 1 s', async (t) => {
+        const other = await buildApp(t, backend, { share: first })
+        const ch = (await create({ name: 'shared', key: 'ok-shared-key-0123456789', models: ['m-shared'] })).json()
+        t.ok(await eventually(() => other.app.channelPool.byId(ch.id) !== undefined), 'created on A, routable on B')
+        await other.app.channelPool.autoDisable(ch.id, 'upstream answered 401')
+        t.ok(await eventually(() => app.channelPool.byId(ch.id) === undefined), 'auto-disabled on B, gone on A')
+      })
+    }
   })
 }
