@@ -5,7 +5,8 @@ import type { Metrics } from '../infra/metrics.js'
 import type { PricingService } from '../pricing/service.js'
 import type { Meter, MeterOutcome, MeterRequest, Reservation } from '../relay/seams.js'
 import { computeQuota, type ModelPrice } from './cost.js'
-import type { BillingRepository, UsageLogEntry } from './repository.js'
+import type { BillingRepository, SettleUnit, UsageLogEntry } from './repository.js'
+import { createSettlementQueue } from './settlement-queue.js'
 
 /** What the meter keeps between reserve and settle: the price in force when the request started. */
 interface MeterReservation extends Reservation {
@@ -37,6 +38,13 @@ export interface MeterDeps {
   clock: Clock
   metrics: Metrics
   log: FastifyBaseLogger
+  /** Batch concurrent settlements into one transaction (see settlement-queue.ts). */
+  groupCommit: boolean
+}
+
+export interface BillingMeter extends Meter {
+  /** Waits for every settlement queued so far (graceful stop). */
+  drain(): Promise<void>
 }
 
 /**
@@ -47,7 +55,7 @@ export interface MeterDeps {
  * can exceed the reservation; it is charged in full anyway, so a balance can dip below zero by
  * at most one request's overage — after which the conditional reserve refuses every request.
  */
-export function createMeter(deps: MeterDeps): Meter {
+export function createMeter(deps: MeterDeps): BillingMeter {
   const { repo, pricing, quotaPerUsd, clock, metrics, log } = deps
 
   function cost(request: MeterRequest, reservation: MeterReservation, outcome: MeterOutcome): number {
@@ -69,10 +77,10 @@ export function createMeter(deps: MeterDeps): Meter {
     return 0
   }
 
-  async function settleWithRetry(unit: Parameters<BillingRepository['settle']>[0]): Promise<void> {
+  async function writeWithRetry(units: readonly SettleUnit[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await repo.settle(unit)
+        await repo.settle(units)
         return
       } catch (err) {
         if (attempt >= SETTLE_ATTEMPTS || !isRetryable(err)) throw err
@@ -80,8 +88,12 @@ export function createMeter(deps: MeterDeps): Meter {
       }
     }
   }
+  const queue = deps.groupCommit ? createSettlementQueue(writeWithRetry) : null
+  const persist = (unit: SettleUnit) => (queue ? queue.settle(unit) : writeWithRetry([unit]))
 
   return {
+    drain: () => queue?.drain() ?? Promise.resolve(),
+
     async reserve(request) {
       const price = pricing.priceOf(request.model)
       if (!price) {
@@ -130,9 +142,8 @@ export function createMeter(deps: MeterDeps): Meter {
           status: outcome.status,
           error: cut(outcome.error, 1024),
         }
-        await settleWithRetry({ reserved: reservation.quota, tokenLimited: reservation.tokenLimited, delivered: outcome.delivered, log: entry })
-        if (entry.promptTokens > 0) metrics.tokens.inc({ model: entry.model, kind: 'prompt' }, entry.promptTokens)
-        if (entry.completionTokens > 0) metrics.tokens.inc({ model: entry.model, kind: 'completion' }, entry.completionTokens)
+        await persist({ reserved: reservation.quota, tokenLimited: reservation.tokenLimited, delivered: outcome.delivered, log: entry })
+        // Tokens are counted by the relay (src/relay/relay.ts); the meter counts what was charged.
         if (charged > 0) metrics.quota.inc({ model: entry.model }, charged)
       } catch (err) {
         // Never into the relay; the operator needs enough here to reconcile by hand.

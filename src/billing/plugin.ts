@@ -6,6 +6,9 @@ import { createMeter } from './meter.js'
 import { createBillingRepository } from './repository.js'
 import { createBillingService, type BillingService } from './service.js'
 
+/** Concurrent settlements share one transaction; measured in test/billing/invariants.test.ts. */
+const GROUP_COMMIT = true
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Reserve before forwarding, settle after (src/relay/seams.ts). */
@@ -25,10 +28,21 @@ export default fp(
     await app.register(pricingPlugin)
     await app.register(logsPlugin)
     const repo = createBillingRepository(app.db)
-    app.decorate(
-      'meter',
-      createMeter({ repo, pricing: app.pricing, quotaPerUsd: app.config.quotaPerUsd, clock: app.clock, metrics: app.metrics, log: app.log }),
-    )
+    const meter = createMeter({
+      repo,
+      pricing: app.pricing,
+      quotaPerUsd: app.config.quotaPerUsd,
+      clock: app.clock,
+      metrics: app.metrics,
+      log: app.log,
+      groupCommit: GROUP_COMMIT,
+    })
+    app.decorate('meter', meter)
+    // In-flight requests await their own settlement, so this finds nothing in a normal stop; it
+    // is the guarantee for any settlement started outside a request.
+    app.addHook('onClose', async () => {
+      await meter.drain()
+    })
     app.decorate('billing', createBillingService({ repo, users: app.usersRepo, cache: app.cache, clock: app.clock }))
   },
   { name: 'billing', dependencies: ['db', 'cache', 'metrics', 'users-repo'] },

@@ -110,68 +110,77 @@ export function createBillingRepository(database: Database) {
     },
 
     /**
-     * Settles a reservation to the real cost and writes its ledger row, in one transaction:
-     * user and token get back `reserved − cost` and are charged `cost` as used; the channel's
-     * used_quota grows by the cost.
+     * Settles reservations to their real cost and writes their ledger rows, all in one
+     * transaction (one unit, or a group commit of many): user and token get back
+     * `reserved − cost` and are charged `cost` as used; the channel's used_quota grows by the cost.
      */
-    async settle(unit: SettleUnit): Promise<void> {
-      const { log } = unit
-      const cost = log.quota
-      const refund = unit.reserved - cost
-      const served = unit.delivered ? 1 : 0
+    async settle(units: readonly SettleUnit[]): Promise<void> {
+      if (units.length === 0) return
       if (database.dialect === 'sqlite') {
         database.sqlite.transaction((tx) => {
-          tx.update(t.tokens)
-            .set({
-              ...(unit.tokenLimited ? { remainQuota: sql`${t.tokens.remainQuota} + ${refund}` } : {}),
-              usedQuota: sql`${t.tokens.usedQuota} + ${cost}`,
-              requestCount: sql`${t.tokens.requestCount} + ${served}`,
-            })
-            .where(eq(t.tokens.id, log.tokenId))
-            .run()
-          tx.update(t.users)
-            .set({
-              quota: sql`${t.users.quota} + ${refund}`,
-              usedQuota: sql`${t.users.usedQuota} + ${cost}`,
-              requestCount: sql`${t.users.requestCount} + ${served}`,
-            })
-            .where(eq(t.users.id, log.userId))
-            .run()
-          if (log.channelId !== null && cost > 0) {
-            tx.update(t.channels)
-              .set({ usedQuota: sql`${t.channels.usedQuota} + ${cost}` })
-              .where(eq(t.channels.id, log.channelId))
+          for (const unit of units) {
+            const { log } = unit
+            const cost = log.quota
+            const refund = unit.reserved - cost
+            const served = unit.delivered ? 1 : 0
+            tx.update(t.tokens)
+              .set({
+                ...(unit.tokenLimited ? { remainQuota: sql`${t.tokens.remainQuota} + ${refund}` } : {}),
+                usedQuota: sql`${t.tokens.usedQuota} + ${cost}`,
+                requestCount: sql`${t.tokens.requestCount} + ${served}`,
+              })
+              .where(eq(t.tokens.id, log.tokenId))
               .run()
+            tx.update(t.users)
+              .set({
+                quota: sql`${t.users.quota} + ${refund}`,
+                usedQuota: sql`${t.users.usedQuota} + ${cost}`,
+                requestCount: sql`${t.users.requestCount} + ${served}`,
+              })
+              .where(eq(t.users.id, log.userId))
+              .run()
+            if (log.channelId !== null && cost > 0) {
+              tx.update(t.channels)
+                .set({ usedQuota: sql`${t.channels.usedQuota} + ${cost}` })
+                .where(eq(t.channels.id, log.channelId))
+                .run()
+            }
           }
-          tx.insert(t.usageLogs).values(log).run()
+          tx.insert(t.usageLogs).values(units.map((u) => u.log)).run()
         })
         return
       }
       const mt = database.mt
       await database.mysql.transaction(async (tx) => {
-        await tx
-          .update(mt.tokens)
-          .set({
-            ...(unit.tokenLimited ? { remainQuota: sql`${mt.tokens.remainQuota} + ${refund}` } : {}),
-            usedQuota: sql`${mt.tokens.usedQuota} + ${cost}`,
-            requestCount: sql`${mt.tokens.requestCount} + ${served}`,
-          })
-          .where(eq(mt.tokens.id, log.tokenId))
-        await tx
-          .update(mt.users)
-          .set({
-            quota: sql`${mt.users.quota} + ${refund}`,
-            usedQuota: sql`${mt.users.usedQuota} + ${cost}`,
-            requestCount: sql`${mt.users.requestCount} + ${served}`,
-          })
-          .where(eq(mt.users.id, log.userId))
-        if (log.channelId !== null && cost > 0) {
+        for (const unit of units) {
+          const { log } = unit
+          const cost = log.quota
+          const refund = unit.reserved - cost
+          const served = unit.delivered ? 1 : 0
           await tx
-            .update(mt.channels)
-            .set({ usedQuota: sql`${mt.channels.usedQuota} + ${cost}` })
-            .where(eq(mt.channels.id, log.channelId))
+            .update(mt.tokens)
+            .set({
+              ...(unit.tokenLimited ? { remainQuota: sql`${mt.tokens.remainQuota} + ${refund}` } : {}),
+              usedQuota: sql`${mt.tokens.usedQuota} + ${cost}`,
+              requestCount: sql`${mt.tokens.requestCount} + ${served}`,
+            })
+            .where(eq(mt.tokens.id, log.tokenId))
+          await tx
+            .update(mt.users)
+            .set({
+              quota: sql`${mt.users.quota} + ${refund}`,
+              usedQuota: sql`${mt.users.usedQuota} + ${cost}`,
+              requestCount: sql`${mt.users.requestCount} + ${served}`,
+            })
+            .where(eq(mt.users.id, log.userId))
+          if (log.channelId !== null && cost > 0) {
+            await tx
+              .update(mt.channels)
+              .set({ usedQuota: sql`${mt.channels.usedQuota} + ${cost}` })
+              .where(eq(mt.channels.id, log.channelId))
+          }
         }
-        await tx.insert(mt.usageLogs).values(log)
+        await tx.insert(mt.usageLogs).values(units.map((u) => u.log))
       })
     },
 

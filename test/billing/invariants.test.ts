@@ -1,4 +1,6 @@
 import t from 'tap'
+import { createMeter } from '../../src/billing/meter.js'
+import { createBillingRepository } from '../../src/billing/repository.js'
 import { backends } from '../support/backends.js'
 import { buildApp } from '../support/build-app.js'
 import { delivered, failed, ledger, makeUserWithToken, meterRequest, tokenRow } from './fixtures.js'
@@ -69,27 +71,33 @@ for (const backend of backends()) {
       t.equal((await ledger(app, userId)).quota, 1_000_000 - 90 * N, 'the user paid only for the granted ones')
     })
 
-    t.test('settle throughput (sequential and 50 in flight)', async (t) => {
-      const { principal, userId } = await makeUserWithToken(app, { quota: 100_000_000 })
-      const pairs = 500
-      const run = async () => {
-        const request = meterRequest(principal, PRICED, { maxCompletionTokens: 20 })
-        const reservation = await app.meter.reserve(request)
-        await app.meter.settle(request, reservation, delivered(10, 20))
-      }
-      let started = performance.now()
-      for (let i = 0; i < pairs; i++) await run()
-      const sequential = (pairs / (performance.now() - started)) * 1000
-      started = performance.now()
-      let next = 0
-      await Promise.all(Array.from({ length: 50 }, async () => {
-        while (next++ < pairs) await run()
-      }))
-      const concurrent = (pairs / (performance.now() - started)) * 1000
-      t.comment(`${backend.name}: reserve+settle pairs/s sequential ${Math.round(sequential)}, 50 in flight ${Math.round(concurrent)}`)
-      const after = await ledger(app, userId)
-      t.equal(after.usedQuota, 90 * pairs * 2)
-      t.equal(after.usedQuota, after.logQuota)
-    })
+    for (const groupCommit of [false, true]) {
+      t.test(`settle throughput, group commit ${groupCommit ? 'on' : 'off'}`, async (t) => {
+        const meter = createMeter({
+          repo: createBillingRepository(app.db), pricing: app.pricing, quotaPerUsd: app.config.quotaPerUsd, clock: app.clock,
+          metrics: app.metrics, log: app.log, groupCommit,
+        })
+        const { principal, userId } = await makeUserWithToken(app, { quota: 100_000_000 })
+        const pairs = 500
+        const run = async () => {
+          const request = meterRequest(principal, PRICED, { maxCompletionTokens: 20 })
+          await meter.settle(request, await meter.reserve(request), delivered(10, 20))
+        }
+        let started = performance.now()
+        for (let i = 0; i < pairs; i++) await run()
+        const sequential = (pairs / (performance.now() - started)) * 1000
+        started = performance.now()
+        let next = 0
+        await Promise.all(Array.from({ length: 50 }, async () => {
+          while (next++ < pairs) await run()
+        }))
+        const concurrent = (pairs / (performance.now() - started)) * 1000
+        t.comment(`${backend.name}, group commit ${groupCommit ? 'on' : 'off'}: reserve+settle pairs/s sequential ${Math.round(sequential)}, 50 in flight ${Math.round(concurrent)}`)
+        const after = await ledger(app, userId)
+        t.equal(after.usedQuota, 90 * pairs * 2)
+        t.equal(after.usedQuota, after.logQuota)
+        t.equal(after.quota + after.usedQuota, after.topups)
+      })
+    }
   })
 }
