@@ -1,10 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { TokenSchema } from '../tokens/schemas.js'
 import { createExternalRepository } from './repository.js'
 import {
   ExternalUserParams,
   ExternalUserView,
   PageQuery,
+  StatsQuery,
+  StatsResult,
   SyncBody,
+  TokenBody,
   TopupBody,
   TopupList,
   TopupResult,
@@ -23,6 +27,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     config: app.config,
     clock: app.clock,
     cache: app.cache,
+    tokens: app.tokens,
+    logs: app.logs,
   })
 
   app.post(
@@ -40,10 +46,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => service.topup(request.body),
   )
 
+  app.post(
+    '/token',
+    { schema: { tags, description, body: TokenBody, response: { 201: TokenSchema } } },
+    async (request, reply) => {
+      const { token } = await service.issueToken(request.body)
+      return reply.code(201).send(token)
+    },
+  )
+
   app.get(
     '/:external_user_id',
     { schema: { tags, description, params: ExternalUserParams, response: { 200: ExternalUserView } } },
     async (request) => service.get(request.params.external_user_id),
+  )
+
+  app.get(
+    '/:external_user_id/stats',
+    { schema: { tags, description, params: ExternalUserParams, querystring: StatsQuery, response: { 200: StatsResult } } },
+    async (request) => service.stats(request.params.external_user_id, request.query),
   )
 
   app.get(

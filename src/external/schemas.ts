@@ -116,6 +116,7 @@ export const TopupList = Type.Object({
   page_size: Type.Integer(),
 })
 
+export type StatsResultT = Static<typeof StatsResult>
 export const StatsResult = Type.Object({
   quota: Type.Integer(),
   used_quota: Type.Integer(),

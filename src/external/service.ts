@@ -1,12 +1,14 @@
 import type { Cache } from '../cache/cache.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
+import type { LogsService } from '../logs/plugin.js'
+import type { CreatedToken, TokensService } from '../tokens/service.js'
 import { ApiError, errors } from '../errors.js'
 import { formatMicros, parseUsdMicros, quotaToUsd, UsdFormatError, usdMicrosToQuota } from '../billing/usd.js'
 import { INVALIDATE } from '../relay/seams.js'
 import type { NewUser, UserRow } from '../users/repository.js'
 import { UserGoneError, type ExternalRepository, type TopupRow } from './repository.js'
-import type { ExternalUserViewT, SyncInput, TopupInput } from './schemas.js'
+import type { ExternalUserViewT, StatsResultT, SyncInput, TokenInput, TopupInput } from './schemas.js'
 import { UNIQUE, violatedUnique } from './unique-violation.js'
 import { randomUsername, usernameCandidates } from './username.js'
 
@@ -17,6 +19,8 @@ export interface ExternalServiceDeps {
   config: Config
   clock: Clock
   cache: Cache
+  tokens: TokensService
+  logs: LogsService
 }
 
 export interface TopupOutcome {
@@ -45,7 +49,21 @@ export function parseTopupAmount(amount: unknown): bigint {
   return micros
 }
 
-export function createExternalService({ repo, config, clock, cache }: ExternalServiceDeps) {
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+const DAY_MS = 86_400_000
+
+/**
+ * A stats bound: a date-time as given, or a bare UTC date (`from` = that day's start, `to` = through
+ * that day's end, so `?from=2026-01-01&to=2026-01-31` is the whole of January).
+ */
+export function parseBound(value: string | undefined, param: 'from' | 'to'): Date | undefined {
+  if (value === undefined) return undefined
+  const ms = Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value)
+  if (Number.isNaN(ms)) throw errors.invalidRequest(`${param} is not an ISO-8601 date or date-time`, param)
+  return new Date(DATE_ONLY.test(value) && param === 'to' ? ms + DAY_MS - 1 : ms)
+}
+
+export function createExternalService({ repo, config, clock, cache, tokens, logs }: ExternalServiceDeps) {
   const userNotFound = () => errors.notFound('external user')
 
   async function requireUser(externalUserId: string): Promise<UserRow> {
@@ -229,7 +247,34 @@ export function createExternalService({ repo, config, clock, cache }: ExternalSe
       return view(await requireUser(externalUserId))
     },
 
-    requireUser,
+    /** Mints a relay key for the user (default: valid 365 days, unlimited quota, all models). */
+    async issueToken(input: TokenInput): Promise<CreatedToken> {
+      const user = await requireUser(input.external_user_id)
+      if (user.status !== 'enabled') throw errors.forbidden('user_disabled', 'this user is disabled')
+      return tokens.create(user.id, {
+        name: input.name ?? 'partner key',
+        expiresInDays: input.expires_in_days ?? 365,
+        unlimitedQuota: input.unlimited_quota,
+        remainQuota: input.remain_quota,
+        models: input.models,
+      })
+    },
+
+    /** The balance now, and the usage within [from, to] (all time when both are absent). */
+    async stats(externalUserId: string, range: { from?: string; to?: string }): Promise<StatsResultT> {
+      const from = parseBound(range.from, 'from')
+      const to = parseBound(range.to, 'to')
+      if (from && to && from > to) throw errors.invalidRequest('from must not be after to', 'from')
+      const user = await requireUser(externalUserId)
+      const usage = await logs.stats({ userId: user.id, from, to })
+      return {
+        quota: Number(user.quota),
+        used_quota: usage.quota,
+        request_count: usage.requests,
+        by_model: usage.by_model,
+        by_day: usage.by_day,
+      }
+    },
 
     async topups(externalUserId: string, page: number, pageSize: number) {
       const user = await requireUser(externalUserId)
