@@ -25,28 +25,59 @@ for (const backend of backends()) {
   t.test(backend.name, async (t) => {
     const clock = new ManualClock(VECTOR_TIME_MS)
     const { app } = await buildApp(t, backend, { env: PARTNER_ENV, clock })
-    const sync = (id: string) => signed(app, { method: 'POST', url: '/api/user/external/sync', body: { external_user_id: id } })
-    t.equal((await sync('u-1001')).statusCode, 201)
-
-    t.test('the docs\' vectors are accepted by the running gateway as published', async (t) => {
-      const get = vectors.find((v) => v.name === 'GET with an unsorted query')!
-      const res = await app.inject({
-        method: 'GET',
-        url: `${get.path}?${get.query}`,
-        headers: { 'x-timestamp': get.timestamp, 'x-nonce': get.nonce, 'x-signature': get.signature },
+    const send = (v: Vector) =>
+      app.inject({
+        method: v.method.toUpperCase() as 'GET' | 'POST',
+        url: v.query ? `${v.path}?${v.query}` : v.path,
+        headers: {
+          'x-timestamp': v.timestamp,
+          'x-nonce': v.nonce,
+          'x-signature': v.signature,
+          ...(v.body ? { 'content-type': 'application/json' } : {}),
+        },
+        payload: v.body || undefined,
       })
-      t.equal(res.statusCode, 200, res.body)
-      t.equal(res.json().quota, 0)
+    const vector = (name: string) => {
+      const found = vectors.find((v) => v.name === name)
+      if (!found) throw new Error(`no vector ${name}`)
+      return found
+    }
 
-      const post = vectors.find((v) => v.name === 'POST top-up with a JSON body')!
-      const topup = await app.inject({
-        method: 'POST',
-        url: post.path,
-        headers: { 'content-type': 'application/json', 'x-timestamp': post.timestamp, 'x-nonce': post.nonce, 'x-signature': post.signature },
-        payload: post.body,
-      })
+    t.test('the docs\' walkthrough vectors, sent as published, do what the docs say', async (t) => {
+      const created = await send(vector('POST sync with a JSON body'))
+      t.equal(created.statusCode, 201, created.body)
+      t.match(created.json(), { external_user_id: 'u-1001', username: 'ext_u-1001', email: 'lei@example.com', login_type: 'email' })
+
+      const topup = await send(vector('POST top-up with a JSON body'))
       t.equal(topup.statusCode, 200, topup.body)
-      t.match(topup.json(), { external_user_id: 'u-1001', amount_usd: '12.5', added_quota: 6_250_000, duplicate: false })
+      t.same(topup.json(), { external_user_id: 'u-1001', payment_id: 'pay_0001', amount_usd: '12.5', added_quota: 6_250_000, quota: 6_250_000, duplicate: false })
+
+      const key = await send(vector('POST token with a JSON body'))
+      t.equal(key.statusCode, 201, key.body)
+      t.match(key.json(), { name: 'web app', key: /^sk-/ })
+
+      const user = await send(vector('GET without query or body'))
+      t.equal(user.statusCode, 200, user.body)
+      t.match(user.json(), { quota: 6_250_000, token_count: 1 })
+
+      const stats = await send(vector('GET with an unsorted query'))
+      t.equal(stats.statusCode, 200, stats.body)
+      t.match(stats.json(), { quota: 6_250_000, used_quota: 0, request_count: 0 })
+
+      const wechat = await send(vector('lower-case method and a non-ASCII UTF-8 body'))
+      t.equal(wechat.statusCode, 201, wechat.body)
+      t.match(wechat.json(), { external_user_id: 'u-1002', login_type: 'wechat' })
+    })
+
+    t.test('every published vector passes the signature check as published', async (t) => {
+      // Walkthrough vectors come back nonce_reused (checked only after the signature), the
+      // signing-only ones (extra query parameters) then fail validation with 400.
+      for (const v of vectors) {
+        const res = await send(v)
+        t.not(res.statusCode, 200, v.name)
+        t.not(res.json().error?.code, 'invalid_signature', v.name)
+        t.not(res.json().error?.code, 'stale_timestamp', v.name)
+      }
     })
 
     t.test('a replayed request (same nonce) → 401 nonce_reused', async (t) => {
