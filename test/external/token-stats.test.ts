@@ -96,6 +96,25 @@ for (const backend of backends()) {
       t.match(later.json(), { quota: 500_000 - expectedCost, used_quota: 0, request_count: 0, by_model: [], by_day: [] })
     })
 
+    t.test('a top-up reaches the relay at once: 429 before, 200 right after', async (t) => {
+      await call('POST', '/api/user/external/sync', { external_user_id: 'p-3' })
+      const key = (await call('POST', '/api/user/external/token', { external_user_id: 'p-3' })).json().key as string
+      const relay = () =>
+        fetch(`${rig.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+        })
+      const broke = await relay()
+      t.equal(broke.status, 429)
+      t.equal(((await broke.json()) as { error: { code: string } }).error.code, 'insufficient_quota')
+      const topup = await call('POST', '/api/user/external/topup', { external_user_id: 'p-3', amount_usd: '0.01', payment_id: 'p3-1' })
+      t.equal(topup.json().quota, 5000)
+      const paid = await relay()
+      t.equal(paid.status, 200, await paid.clone().text())
+      await paid.arrayBuffer()
+    })
+
     t.test('GET /stats refusals', async (t) => {
       const bad = await call('GET', '/api/user/external/p-1/stats?from=yesterday')
       t.equal(bad.statusCode, 400)
