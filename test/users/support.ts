@@ -58,3 +58,13 @@ export function freshIp(): string {
   ipCounter += 1
   return `10.${(ipCounter >> 8) & 255}.${ipCounter & 255}.7`
 }
+
+/** Waits (up to `ms`) until `messages` holds `expected`: pub/sub through Redis arrives asynchronously. */
+export async function eventually(messages: string[], expected: string, ms = 1000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!messages.includes(expected)) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return true
+}
