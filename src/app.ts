@@ -57,7 +57,6 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
-    forceCloseConnections: false,
     return503OnClosing: true,
   }
 }
