@@ -54,6 +54,9 @@ export async function startRig(
   t.teardown(() => upstream.close())
   const { app } = await buildApp(t, backend, { env: opts.env })
   await app.listen({ port: 0, host: '127.0.0.1' })
+  // Runs before the app's close: fetch's pooled keep-alive connections are sometimes not seen as idle by
+  // server.close() after a client abort on another connection, which then waits for keepAliveTimeout (72 s).
+  t.teardown(() => app.server.closeAllConnections())
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const adminSession = await login(app)
   const self = await app.inject({ method: 'GET', url: '/api/user/self', headers: bearer(adminSession) })
