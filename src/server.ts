@@ -32,14 +32,19 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down: draining in-flight requests')
+    const http = server.server as Server
+    // close() only drops the sockets idle at that moment; a keep-alive socket whose request finishes later
+    // would hold the process until its timeout, so idle ones are swept while draining.
+    const sweep = setInterval(() => http.closeIdleConnections(), 250)
     const force = setTimeout(() => {
       log.warn('drain timeout reached; closing remaining connections')
-      const http = server.server as Server
       http.closeAllConnections()
     }, DRAIN_TIMEOUT_MS)
     force.unref()
+    sweep.unref()
     server.close().then(
       () => {
+        clearInterval(sweep)
         log.info('shut down cleanly')
         process.exit(0)
       },
