@@ -26,7 +26,7 @@ const upstreamUrl = `http://127.0.0.1:${upstreamPort}`
 
 const dir = mkdtempSync(join(tmpdir(), 'nexus-bench-'))
 const gatewayPort = 20000 + Math.floor(Math.random() * 20000)
-const gateway = start(process.execPath, ['dist/src/server.js'], {
+const gateway = start(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), 'dist/src/server.js'], {
   PORT: String(gatewayPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
   DATABASE_URL: process.env.DATABASE_URL || `sqlite:${join(dir, 'nexus.db')}`,
   ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'bench-admin-password',

@@ -1,5 +1,7 @@
 import { and, eq, gte, isNull, sql } from 'drizzle-orm'
-import { affectedRows, type Database } from '../db/client.js'
+import { affectedRows, type Database, type SqliteDb } from '../db/client.js'
+import { planSettlement } from './settle-plan.js'
+import { createTickBatcher } from './tick-batch.js'
 
 /**
  * The money-moving units of work. Each runs in ONE transaction, written once per dialect
@@ -63,29 +65,23 @@ export type AdjustResult = { ok: true } | { ok: false; reason: 'not_found' | 'be
 
 export function createBillingRepository(database: Database) {
   const { t } = database
+  const sqliteStatements = database.dialect === 'sqlite' ? lazy(() => prepareSqlite(database)) : null
+  // SQLite: the reservations of one event-loop turn share one transaction (one commit); each
+  // still takes from its token and user both or neither.
+  const reserveSqlite =
+    database.dialect === 'sqlite' && sqliteStatements
+      ? createTickBatcher((units: readonly ReserveUnit[]): (Refusal | null)[] => {
+          const statements = sqliteStatements()
+          return database.sqlite.transaction(() => units.map((unit) => reserveOneSqlite(statements, unit)))
+        })
+      : null
 
   return {
     /** Takes `quota` from the token (when limited) and the user, both or neither; null when granted. */
     async reserve(unit: ReserveUnit): Promise<Refusal | null> {
       try {
-        if (database.dialect === 'sqlite') {
-          database.sqlite.transaction((tx) => {
-            if (unit.tokenLimited) {
-              const token = tx
-                .update(t.tokens)
-                .set({ remainQuota: sql`${t.tokens.remainQuota} - ${unit.quota}` })
-                .where(and(eq(t.tokens.id, unit.tokenId), gte(t.tokens.remainQuota, unit.quota)))
-                .run()
-              if (token.changes === 0) throw new Refused('token')
-            }
-            const user = tx
-              .update(t.users)
-              .set({ quota: sql`${t.users.quota} - ${unit.quota}` })
-              .where(and(eq(t.users.id, unit.userId), gte(t.users.quota, unit.quota)))
-              .run()
-            if (user.changes === 0) throw new Refused('user')
-          })
-        } else {
+        if (database.dialect === 'sqlite') return await reserveSqlite!(unit)
+        {
           const mt = database.mt
           await database.mysql.transaction(async (tx) => {
             if (unit.tokenLimited) {
@@ -116,71 +112,47 @@ export function createBillingRepository(database: Database) {
      */
     async settle(units: readonly SettleUnit[]): Promise<void> {
       if (units.length === 0) return
+      const plan = planSettlement(units)
+      const logs = units.map((u) => u.log)
       if (database.dialect === 'sqlite') {
+        const statements = sqliteStatements!()
         database.sqlite.transaction((tx) => {
-          for (const unit of units) {
-            const { log } = unit
-            const cost = log.quota
-            const refund = unit.reserved - cost
-            const served = unit.delivered ? 1 : 0
-            tx.update(t.tokens)
-              .set({
-                ...(unit.tokenLimited ? { remainQuota: sql`${t.tokens.remainQuota} + ${refund}` } : {}),
-                usedQuota: sql`${t.tokens.usedQuota} + ${cost}`,
-                requestCount: sql`${t.tokens.requestCount} + ${served}`,
-              })
-              .where(eq(t.tokens.id, log.tokenId))
-              .run()
-            tx.update(t.users)
-              .set({
-                quota: sql`${t.users.quota} + ${refund}`,
-                usedQuota: sql`${t.users.usedQuota} + ${cost}`,
-                requestCount: sql`${t.users.requestCount} + ${served}`,
-              })
-              .where(eq(t.users.id, log.userId))
-              .run()
-            if (log.channelId !== null && cost > 0) {
-              tx.update(t.channels)
-                .set({ usedQuota: sql`${t.channels.usedQuota} + ${cost}` })
-                .where(eq(t.channels.id, log.channelId))
-                .run()
-            }
-          }
-          tx.insert(t.usageLogs).values(units.map((u) => u.log)).run()
+          for (const [id, c] of plan.tokens) statements.settleToken.run({ id, ...c })
+          for (const [id, c] of plan.users) statements.settleUser.run({ id, ...c })
+          for (const [id, cost] of plan.channels) statements.settleChannel.run({ id, cost })
+          tx.insert(t.usageLogs).values(logs).run()
         })
         return
       }
       const mt = database.mt
       await database.mysql.transaction(async (tx) => {
-        for (const unit of units) {
-          const { log } = unit
-          const cost = log.quota
-          const refund = unit.reserved - cost
-          const served = unit.delivered ? 1 : 0
+        for (const [id, c] of plan.tokens) {
           await tx
             .update(mt.tokens)
             .set({
-              ...(unit.tokenLimited ? { remainQuota: sql`${mt.tokens.remainQuota} + ${refund}` } : {}),
-              usedQuota: sql`${mt.tokens.usedQuota} + ${cost}`,
-              requestCount: sql`${mt.tokens.requestCount} + ${served}`,
+              remainQuota: sql`${mt.tokens.remainQuota} + ${c.refund}`,
+              usedQuota: sql`${mt.tokens.usedQuota} + ${c.cost}`,
+              requestCount: sql`${mt.tokens.requestCount} + ${c.served}`,
             })
-            .where(eq(mt.tokens.id, log.tokenId))
+            .where(eq(mt.tokens.id, id))
+        }
+        for (const [id, c] of plan.users) {
           await tx
             .update(mt.users)
             .set({
-              quota: sql`${mt.users.quota} + ${refund}`,
-              usedQuota: sql`${mt.users.usedQuota} + ${cost}`,
-              requestCount: sql`${mt.users.requestCount} + ${served}`,
+              quota: sql`${mt.users.quota} + ${c.refund}`,
+              usedQuota: sql`${mt.users.usedQuota} + ${c.cost}`,
+              requestCount: sql`${mt.users.requestCount} + ${c.served}`,
             })
-            .where(eq(mt.users.id, log.userId))
-          if (log.channelId !== null && cost > 0) {
-            await tx
-              .update(mt.channels)
-              .set({ usedQuota: sql`${mt.channels.usedQuota} + ${cost}` })
-              .where(eq(mt.channels.id, log.channelId))
-          }
+            .where(eq(mt.users.id, id))
         }
-        await tx.insert(mt.usageLogs).values(units.map((u) => u.log))
+        for (const [id, cost] of plan.channels) {
+          await tx
+            .update(mt.channels)
+            .set({ usedQuota: sql`${mt.channels.usedQuota} + ${cost}` })
+            .where(eq(mt.channels.id, id))
+        }
+        await tx.insert(mt.usageLogs).values(logs)
       })
     },
 
@@ -230,3 +202,74 @@ export function createBillingRepository(database: Database) {
 }
 
 export type BillingRepository = ReturnType<typeof createBillingRepository>
+
+/**
+ * The statements every relayed request runs on SQLite, compiled once: building and preparing them
+ * per request was most of the gateway's CPU under load. Placeholders are named after the fields.
+ */
+function prepareSqlite(database: Database) {
+  const db: SqliteDb = database.db
+  const { tokens, users, channels } = database.t
+  const id = sql.placeholder('id')
+  const quota = sql.placeholder('quota')
+  const refund = sql.placeholder('refund')
+  const cost = sql.placeholder('cost')
+  const served = sql.placeholder('served')
+  return {
+    takeFromToken: db
+      .update(tokens)
+      .set({ remainQuota: sql`${tokens.remainQuota} - ${quota}` })
+      .where(and(eq(tokens.id, id), gte(tokens.remainQuota, quota)))
+      .prepare(),
+    takeFromUser: db
+      .update(users)
+      .set({ quota: sql`${users.quota} - ${quota}` })
+      .where(and(eq(users.id, id), gte(users.quota, quota)))
+      .prepare(),
+    returnToToken: db
+      .update(tokens)
+      .set({ remainQuota: sql`${tokens.remainQuota} + ${quota}` })
+      .where(eq(tokens.id, id))
+      .prepare(),
+    settleToken: db
+      .update(tokens)
+      .set({
+        remainQuota: sql`${tokens.remainQuota} + ${refund}`,
+        usedQuota: sql`${tokens.usedQuota} + ${cost}`,
+        requestCount: sql`${tokens.requestCount} + ${served}`,
+      })
+      .where(eq(tokens.id, id))
+      .prepare(),
+    settleUser: db
+      .update(users)
+      .set({
+        quota: sql`${users.quota} + ${refund}`,
+        usedQuota: sql`${users.usedQuota} + ${cost}`,
+        requestCount: sql`${users.requestCount} + ${served}`,
+      })
+      .where(eq(users.id, id))
+      .prepare(),
+    settleChannel: db
+      .update(channels)
+      .set({ usedQuota: sql`${channels.usedQuota} + ${cost}` })
+      .where(eq(channels.id, id))
+      .prepare(),
+  }
+}
+
+type SqliteStatements = ReturnType<typeof prepareSqlite>
+
+function reserveOneSqlite(statements: SqliteStatements, unit: ReserveUnit): Refusal | null {
+  if (unit.tokenLimited && statements.takeFromToken.run({ id: unit.tokenId, quota: unit.quota }).changes === 0) return 'token'
+  if (statements.takeFromUser.run({ id: unit.userId, quota: unit.quota }).changes === 0) {
+    // Both or neither: give the token back what was just taken from it.
+    if (unit.tokenLimited) statements.returnToToken.run({ id: unit.tokenId, quota: unit.quota })
+    return 'user'
+  }
+  return null
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined
+  return () => (value ??= make())
+}

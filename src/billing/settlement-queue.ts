@@ -10,9 +10,10 @@ export interface SettlementQueue {
 }
 
 /**
- * Group commit without a timer: a settlement arriving while a batch is being written waits for
- * that write and goes into the next batch with everything else that arrived meanwhile. At low
- * load each settlement commits alone and at once; under load one transaction carries many.
+ * Group commit without a delay: a settlement arriving while a batch is being written waits for
+ * that write and goes into the next batch with everything else that arrived meanwhile; the first
+ * write waits only for the end of the current event-loop turn. At low load each settlement
+ * commits alone, at once; under load one transaction carries many.
  * Callers still wait for their own commit, so a graceful stop (which waits for in-flight
  * requests) loses nothing; a crash loses at most the batch being written — whose reservations
  * stay taken, so the user is over-held, never under-charged.
@@ -47,7 +48,10 @@ export function createSettlementQueue(write: (units: readonly SettleUnit[]) => P
     settle(unit) {
       return new Promise<void>((resolve, reject) => {
         pending.push({ unit, resolve, reject })
-        writing ??= writeAll()
+        // The write starts on the next turn of the event loop, so every settlement that arrives in
+        // this turn shares its transaction — with SQLite's synchronous writes there would otherwise
+        // never be anything to group.
+        writing ??= new Promise<void>((started) => setImmediate(started)).then(writeAll)
       })
     },
     async drain() {
