@@ -44,6 +44,20 @@ for (const backend of backends()) {
       t.equal(await quotaOf(app, 'u-2'), 0)
     })
 
+    // Regression: MySQL's default collation made `PAY-CASE` and `pay-case` one payment, so the second
+    // top-up came back as a duplicate and credited nothing. Partner ids compare byte for byte.
+    t.test('payment ids and external user ids that differ only in case are distinct', async (t) => {
+      await signed(app, { method: 'POST', url: '/api/user/external/sync', body: { external_user_id: 'u-case' } })
+      const upper = await topup(app, { external_user_id: 'u-case', amount_usd: 1, payment_id: 'PAY-CASE' })
+      const lower = await topup(app, { external_user_id: 'u-case', amount_usd: 1, payment_id: 'pay-case' })
+      t.equal(upper.json().duplicate, false)
+      t.equal(lower.json().duplicate, false, 'a second, distinct payment')
+      t.equal(await quotaOf(app, 'u-case'), 1_000_000)
+      const synced = await signed(app, { method: 'POST', url: '/api/user/external/sync', body: { external_user_id: 'U-CASE' } })
+      t.equal(synced.statusCode, 201, 'U-CASE is a new partner user, not u-case')
+      t.equal(await quotaOf(app, 'U-CASE'), 0)
+    })
+
     t.test('conversion is exact and rounds half up', async (t) => {
       const cases: Array<[number | string, number]> = [
         ['0.000001', 1], // 0.5 quota → 1

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, boolean, datetime, index, int, json, mysqlTable, varchar, uniqueIndex, text } from 'drizzle-orm/mysql-core'
+import { bigint, boolean, customType, datetime, index, int, json, mysqlTable, varchar, uniqueIndex, text } from 'drizzle-orm/mysql-core'
 
 /**
  * MySQL schema. `sqlite.ts` has the same export names and column keys (checked by
@@ -8,6 +8,13 @@ import { bigint, boolean, datetime, index, int, json, mysqlTable, varchar, uniqu
  */
 const now = sql`CURRENT_TIMESTAMP(3)`
 const time = (name: string) => datetime(name, { mode: 'date', fsp: 3 })
+/**
+ * Partner-supplied ids (payment ids, external user ids) compare byte for byte, as they do on SQLite:
+ * under MySQL's default case-insensitive collation `PAY_1` and `pay_1` would be one payment.
+ */
+const exactId = customType<{ data: string; config: { length: number } }>({
+  dataType: (config) => `varchar(${config?.length ?? 128}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+})
 const createdAt = () => time('created_at').notNull().default(now)
 const updatedAt = () => time('updated_at').notNull().default(now)
 
@@ -28,7 +35,7 @@ export const users = mysqlTable(
     passwordChangedAt: time('password_changed_at'),
     lastLoginAt: time('last_login_at'),
     deletedAt: time('deleted_at'),
-    externalUserId: varchar('external_user_id', { length: 100 }),
+    externalUserId: exactId('external_user_id', { length: 100 }),
     phone: varchar('phone', { length: 32 }),
     wechatOpenid: varchar('wechat_openid', { length: 100 }),
     wechatUnionid: varchar('wechat_unionid', { length: 100 }),
@@ -147,7 +154,7 @@ export const topups = mysqlTable(
     id: bigint('id', { mode: 'number' }).primaryKey().autoincrement(),
     userId: int('user_id').notNull(),
     kind: varchar('kind', { length: 16 }).notNull(),
-    paymentId: varchar('payment_id', { length: 128 }),
+    paymentId: exactId('payment_id', { length: 128 }),
     amountMicros: bigint('amount_micros', { mode: 'number' }),
     quota: bigint('quota', { mode: 'number' }).notNull(),
     remark: varchar('remark', { length: 255 }),

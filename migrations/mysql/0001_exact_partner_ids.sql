@@ -1,0 +1,2 @@
+ALTER TABLE `topups` MODIFY COLUMN `payment_id` varchar(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;--> statement-breakpoint
+ALTER TABLE `users` MODIFY COLUMN `external_user_id` varchar(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
