@@ -1,7 +1,7 @@
 import { and, eq, gte, isNull, sql } from 'drizzle-orm'
 import { affectedRows, type Database, type SqliteDb } from '../db/client.js'
 import { planSettlement } from './settle-plan.js'
-import { createTickBatcher } from './tick-batch.js'
+import { createAsyncBatcher, createTickBatcher } from './tick-batch.js'
 
 /**
  * The money-moving units of work. Each runs in ONE transaction, written once per dialect
@@ -12,12 +12,6 @@ import { createTickBatcher } from './tick-batch.js'
 
 /** Which balance refused a reservation. */
 export type Refusal = 'token' | 'user'
-
-class Refused extends Error {
-  constructor(readonly by: Refusal) {
-    super(`reservation refused by ${by}`)
-  }
-}
 
 export interface ReserveUnit {
   userId: number
@@ -75,34 +69,16 @@ export function createBillingRepository(database: Database) {
           return database.sqlite.transaction(() => units.map((unit) => reserveOneSqlite(statements, unit)))
         })
       : null
+  // MySQL: the reservations that arrive while a batch is being written form the next batch.
+  const reserveMysql =
+    database.dialect === 'mysql'
+      ? createAsyncBatcher((units: readonly ReserveUnit[]) => withLockRetry(() => reserveBatchMysql(database, units)))
+      : null
 
   return {
     /** Takes `quota` from the token (when limited) and the user, both or neither; null when granted. */
-    async reserve(unit: ReserveUnit): Promise<Refusal | null> {
-      try {
-        if (database.dialect === 'sqlite') return await reserveSqlite!(unit)
-        {
-          const mt = database.mt
-          await database.mysql.transaction(async (tx) => {
-            if (unit.tokenLimited) {
-              const token = await tx
-                .update(mt.tokens)
-                .set({ remainQuota: sql`${mt.tokens.remainQuota} - ${unit.quota}` })
-                .where(and(eq(mt.tokens.id, unit.tokenId), gte(mt.tokens.remainQuota, unit.quota)))
-              if (affectedRows(token) === 0) throw new Refused('token')
-            }
-            const user = await tx
-              .update(mt.users)
-              .set({ quota: sql`${mt.users.quota} - ${unit.quota}` })
-              .where(and(eq(mt.users.id, unit.userId), gte(mt.users.quota, unit.quota)))
-            if (affectedRows(user) === 0) throw new Refused('user')
-          })
-        }
-        return null
-      } catch (err) {
-        if (err instanceof Refused) return err.by
-        throw err
-      }
+    reserve(unit: ReserveUnit): Promise<Refusal | null> {
+      return reserveSqlite ? reserveSqlite(unit) : reserveMysql!(unit)
     },
 
     /**
@@ -254,6 +230,62 @@ function prepareSqlite(database: Database) {
       .set({ usedQuota: sql`${channels.usedQuota} + ${cost}` })
       .where(eq(channels.id, id))
       .prepare(),
+  }
+}
+
+/**
+ * One transaction for a batch of reservations. Rows are locked in the global order every
+ * money-moving transaction here uses — tokens, then users, each by id — so concurrent batches on
+ * several instances cannot deadlock; a unit whose user refuses gives its token back.
+ */
+async function reserveBatchMysql(database: Database & { dialect: 'mysql' }, units: readonly ReserveUnit[]): Promise<(Refusal | null)[]> {
+  const { mt } = database
+  const results: (Refusal | null)[] = units.map(() => null)
+  const order = (key: (u: ReserveUnit) => number) => units.map((_, i) => i).sort((a, b) => key(units[a]!) - key(units[b]!))
+  await database.mysql.transaction(async (tx) => {
+    for (const i of order((u) => u.tokenId)) {
+      const unit = units[i]!
+      if (!unit.tokenLimited) continue
+      const taken = await tx
+        .update(mt.tokens)
+        .set({ remainQuota: sql`${mt.tokens.remainQuota} - ${unit.quota}` })
+        .where(and(eq(mt.tokens.id, unit.tokenId), gte(mt.tokens.remainQuota, unit.quota)))
+      if (affectedRows(taken) === 0) results[i] = 'token'
+    }
+    for (const i of order((u) => u.userId)) {
+      const unit = units[i]!
+      if (results[i]) continue
+      const taken = await tx
+        .update(mt.users)
+        .set({ quota: sql`${mt.users.quota} - ${unit.quota}` })
+        .where(and(eq(mt.users.id, unit.userId), gte(mt.users.quota, unit.quota)))
+      if (affectedRows(taken) === 0) results[i] = 'user'
+    }
+    for (const [i, unit] of units.entries()) {
+      // Both or neither: the token row is already locked by this transaction.
+      if (results[i] === 'user' && unit.tokenLimited) {
+        await tx
+          .update(mt.tokens)
+          .set({ remainQuota: sql`${mt.tokens.remainQuota} + ${unit.quota}` })
+          .where(eq(mt.tokens.id, unit.tokenId))
+      }
+    }
+  })
+  return results
+}
+
+const LOCK_CONFLICTS = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
+
+/** A batch that lost a lock conflict changed nothing (its transaction rolled back): run it again. */
+async function withLockRetry<T>(work: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (err) {
+      const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code
+      if (attempt >= attempts || !code || !LOCK_CONFLICTS.has(code)) throw err
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt))
+    }
   }
 }
 
