@@ -52,17 +52,7 @@ export const UserListQuery = Type.Object({
 
 /** What admins see: the self view plus root and partner-API fields. */
 export const AdminUserSchema = Type.Object({
-  id: Type.Integer(),
-  username: Type.String(),
-  email: Type.Union([Type.String(), Type.Null()]),
-  role: Type.String(),
-  group: Type.String(),
-  status: Type.String(),
-  quota: Type.Integer(),
-  used_quota: Type.Integer(),
-  request_count: Type.Integer(),
-  created_at: Type.String({ format: 'date-time' }),
-  last_login_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  ...UserSchema.properties,
   is_root: Type.Boolean(),
   is_external: Type.Boolean(),
   external_user_id: Type.Union([Type.String(), Type.Null()]),
