@@ -15,6 +15,7 @@ import docsPlugin from './infra/docs.js'
 import health from './infra/health.js'
 import metricsPlugin from './infra/metrics.js'
 import upstreamPlugin from './infra/upstream.js'
+import { installValidation } from './infra/validation.js'
 import billingPlugin from './billing/plugin.js'
 import billingRoutes from './billing/routes.js'
 import channelsPlugin from './channels/plugin.js'
@@ -56,7 +57,6 @@ export function serverOptions(config: Config, logger: FastifyServerOptions['logg
       const incoming = req.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allowUnionTypes: true } },
     return503OnClosing: true,
   }
 }
@@ -89,6 +89,7 @@ export default fp<AppOptions>(
     app.decorate('config', opts.config)
     app.decorate('clock', opts.clock ?? systemClock)
     installErrorHandling(app)
+    installValidation(app)
     app.addHook('onRequest', async (request, reply) => {
       reply.header('x-request-id', request.id)
     })

@@ -19,6 +19,8 @@ export interface RelayToken {
   models: string[]
   allowIps: string[]
   group: string | null
+  /** Requests per minute; null = no limit. */
+  rateLimitRpm: number | null
 }
 
 export interface RelayUser {

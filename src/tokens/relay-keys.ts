@@ -7,6 +7,7 @@ import { compileAllowList, type AllowList } from '../security/ip-allow.js'
 import { hashRelayKey } from '../security/secrets.js'
 import type { UserRow } from '../users/repository.js'
 import type { TokenRow, TokensRepository } from './repository.js'
+import { assertWithinRateLimit } from './rate-limit.js'
 
 /** A bound on memory whatever the number of keys in use; the least recently used go first. */
 const MAX_ENTRIES = 10_000
@@ -45,6 +46,7 @@ function toRelayToken(row: TokenRow): RelayToken {
     models: row.models,
     allowIps: row.allowIps,
     group: row.group ?? null,
+    rateLimitRpm: row.rateLimitRpm ?? null,
   }
 }
 
@@ -92,6 +94,7 @@ export class CachedRelayKeys implements RelayKeys {
     if (!entry.allow.allows(clientIp)) throw errors.forbidden('ip_not_allowed', 'this API key may not be used from your IP address')
     if (!user || user.status !== 'enabled') throw errors.forbidden('user_disabled', 'the account owning this API key is disabled')
     if (user.quota <= 0) throw errors.insufficientQuota('your quota is used up; top up to continue')
+    await assertWithinRateLimit(this.deps.cache, this.deps.clock, this.deps.log, token)
 
     this.accessed.add(token.id)
     const pinned = match[2] !== undefined && user.role === 'admin' ? Number(match[2]) : null

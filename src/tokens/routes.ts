@@ -25,6 +25,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       models: body.models,
       allowIps: body.allow_ips,
       group: body.group,
+      rateLimitRpm: body.rate_limit_rpm,
     })
     return reply.code(201).send(created.token)
   })
@@ -54,6 +55,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         models: body.models,
         allowIps: body.allow_ips,
         group: body.group,
+        rateLimitRpm: body.rate_limit_rpm,
         status: body.status,
       }
       return app.tokens.update(authOf(request).user, request.params.id, changes)

@@ -7,6 +7,9 @@ const ExpiresAt = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]
 const Models = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000, description: 'allowed models; empty = all' })
 // Each entry is checked with isValidIpOrCidr in the service, so the error names 'allow_ips'.
 const AllowIps = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256, description: 'IPs and CIDRs, v4 and v6; empty = any' })
+const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
+  description: 'requests per minute for this key; null = no limit',
+})
 const Group = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], {
   description: "channel group; null = the owner's group. Non-admins may only name their own group.",
 })
@@ -20,6 +23,7 @@ export const CreateTokenBody = Type.Object(
     models: Type.Optional(Models),
     allow_ips: Type.Optional(AllowIps),
     group: Type.Optional(Group),
+    rate_limit_rpm: Type.Optional(RateLimit),
   },
   { additionalProperties: false },
 )
@@ -34,6 +38,7 @@ export const UpdateTokenBody = Type.Object(
     models: Type.Optional(Models),
     allow_ips: Type.Optional(AllowIps),
     group: Type.Optional(Group),
+    rate_limit_rpm: Type.Optional(RateLimit),
     status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
   },
   { additionalProperties: false },
@@ -66,6 +71,7 @@ export const TokenSchema = Type.Object({
   models: Type.Array(Type.String()),
   allow_ips: Type.Array(Type.String()),
   group: Type.Union([Type.String(), Type.Null()]),
+  rate_limit_rpm: Type.Union([Type.Integer(), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
   accessed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 })

@@ -24,6 +24,8 @@ export interface TokenInput {
   allowIps?: string[]
   /** null = the owner's group at request time. */
   group?: string | null
+  /** Requests per minute; null = no limit. */
+  rateLimitRpm?: number | null
 }
 
 export interface TokenChanges extends Omit<TokenInput, 'expiresInDays'> {
@@ -119,6 +121,7 @@ export function createTokensService(deps: TokensServiceDeps) {
         models: input.models ?? [],
         allowIps: checkAllowIps(input.allowIps) ?? [],
         group: input.group ?? null,
+        rateLimitRpm: input.rateLimitRpm ?? null,
         createdAt: new Date(now),
         updatedAt: new Date(now),
       })
@@ -151,6 +154,7 @@ export function createTokensService(deps: TokensServiceDeps) {
       if (input.models !== undefined) changes.models = input.models
       if (input.allowIps !== undefined) changes.allowIps = checkAllowIps(input.allowIps)
       if (input.group !== undefined) changes.group = input.group
+      if (input.rateLimitRpm !== undefined) changes.rateLimitRpm = input.rateLimitRpm
       if (input.status !== undefined) changes.status = input.status
       await repo.update(id, changes)
       await publish(id)

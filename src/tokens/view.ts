@@ -17,6 +17,7 @@ export interface TokenView {
   models: string[]
   allow_ips: string[]
   group: string | null
+  rate_limit_rpm: number | null
   created_at: string
   accessed_at: string | null
 }
@@ -37,6 +38,7 @@ export function tokenView(row: TokenRow, nowMs: number): TokenView {
     models: row.models,
     allow_ips: row.allowIps,
     group: row.group ?? null,
+    rate_limit_rpm: row.rateLimitRpm ?? null,
     created_at: row.createdAt.toISOString(),
     accessed_at: row.accessedAt ? row.accessedAt.toISOString() : null,
   }

@@ -41,7 +41,7 @@ export async function makeToken(
   const principal: RelayPrincipal = {
     token: {
       id: tokenId, userId: opts.userId, name: 'test', status: 'enabled', expiresAt: null,
-      unlimitedQuota: !limited, remainQuota, models: [], allowIps: [], group: null,
+      unlimitedQuota: !limited, remainQuota, models: [], allowIps: [], group: null, rateLimitRpm: null,
     },
     user: { id: opts.userId, role: 'user', status: 'enabled', group, quota: opts.quota ?? 0 },
     group,

@@ -81,6 +81,27 @@ for (const backend of backends()) {
       t.equal(await refusal(auth(unlimited.key)), null)
     })
 
+    t.test('rate_limit_rpm: the request over the limit → 429 rate_limit_exceeded with retry-after; the next minute is fresh', async (t) => {
+      clock.advance(60_000 - (clock.now() % 60_000) + 10_000) // 10 s into a fresh minute
+      const token = await makeToken(app, alice.headers, { rate_limit_rpm: 3 })
+      for (let i = 0; i < 3; i++) t.equal(await refusal(auth(token.key)), null, `request ${i + 1} of 3`)
+      const err = await auth(token.key).catch((e: unknown) => e)
+      t.ok(err instanceof ApiError)
+      t.match(err, { statusCode: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error' })
+      t.equal((err as ApiError).headers['retry-after'], '50', 'seconds until the window ends')
+      const unlimited = await makeToken(app, alice.headers)
+      for (let i = 0; i < 10; i++) t.equal(await refusal(auth(unlimited.key)), null)
+      clock.advance(60_000)
+      t.equal(await refusal(auth(token.key)), null, 'a new window')
+      const view = await app.inject({ method: 'GET', url: `/api/token/${token.id}`, headers: alice.headers })
+      t.equal(view.json().rate_limit_rpm, 3)
+      const cleared = await app.inject({ method: 'PATCH', url: `/api/token/${token.id}`, headers: alice.headers, payload: { rate_limit_rpm: null } })
+      t.equal(cleared.json().rate_limit_rpm, null)
+      const bad = await app.inject({ method: 'PATCH', url: `/api/token/${token.id}`, headers: alice.headers, payload: { rate_limit_rpm: 0 } })
+      t.equal(bad.statusCode, 400)
+      t.equal(bad.json().error.param, 'rate_limit_rpm')
+    })
+
     t.test('allow_ips: IPv4, IPv6 and CIDRs; anything else → 403 ip_not_allowed', async (t) => {
       const token = await makeToken(app, alice.headers, { allow_ips: ['10.0.0.0/8', '192.168.1.5', '2001:db8::/32'] })
       for (const ip of ['10.1.2.3', '192.168.1.5', '2001:db8::1', '::ffff:10.9.9.9']) t.equal(await refusal(auth(token.key, ip)), null, ip)

@@ -19,7 +19,7 @@ for (const backend of backends()) {
       t.match(created.key, /^sk-[A-Za-z0-9]{48}$/)
       t.same(Object.keys(created).sort(), [
         'accessed_at', 'allow_ips', 'created_at', 'expired', 'expires_at', 'group', 'id', 'key', 'models', 'name',
-        'remain_quota', 'request_count', 'status', 'unlimited_quota', 'used_quota', 'user_id',
+        'rate_limit_rpm', 'remain_quota', 'request_count', 'status', 'unlimited_quota', 'used_quota', 'user_id',
       ])
       t.match(created, { user_id: alice.id, name: 'laptop', status: 'enabled', expired: false, unlimited_quota: true, models: [], allow_ips: [], group: null })
       const lifetimeDays = (Date.parse(created.expires_at) - Date.parse(created.created_at)) / 86_400_000
@@ -56,6 +56,10 @@ for (const backend of backends()) {
         [{ name: 'x', expires_at: 'tomorrow' }, 'expires_at'],
         [{ name: 'x', remain_quota: -1 }, 'remain_quota'],
         [{ name: 'x', user_id: 1 }, 'user_id'],
+        // Regression: body coercion once read these as null, i.e. "never expires" and "no limit".
+        [{ name: 'x', expires_at: '' }, 'expires_at'],
+        [{ name: 'x', rate_limit_rpm: 0 }, 'rate_limit_rpm'],
+        [{ name: 'x', remain_quota: '100' }, 'remain_quota'],
       ]
       for (const [payload, param] of cases) {
         const res = await app.inject({ method: 'POST', url: '/api/token', headers: alice.headers, payload })

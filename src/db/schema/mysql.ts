@@ -70,6 +70,8 @@ export const tokens = mysqlTable(
     models: json('models').$type<string[]>().notNull(),
     allowIps: json('allow_ips').$type<string[]>().notNull(),
     group: varchar('group_name', { length: 64 }),
+    /** Requests per minute; null = no limit. */
+    rateLimitRpm: int('rate_limit_rpm'),
     accessedAt: time('accessed_at'),
     deletedAt: time('deleted_at'),
     createdAt: createdAt(),

@@ -62,6 +62,8 @@ export const tokens = sqliteTable(
     models: text('models', { mode: 'json' }).$type<string[]>().notNull(),
     allowIps: text('allow_ips', { mode: 'json' }).$type<string[]>().notNull(),
     group: text('group_name', { length: 64 }),
+    /** Requests per minute; null = no limit. */
+    rateLimitRpm: integer('rate_limit_rpm'),
     accessedAt: integer('accessed_at', { mode: 'timestamp_ms' }),
     deletedAt: integer('deleted_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
