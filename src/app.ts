@@ -76,7 +76,6 @@ export function loggerOptions(config: Config) {
         '*.key',
         '*.api_key',
         '*.access_token',
-        '*.code',
       ],
       censor: '[redacted]',
     },
