@@ -1,12 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authOf } from '../auth/guards.js'
 import { CreateTokenBody, ListTokensQuery, TokenIdParams, TokenList, TokenSchema, UpdateTokenBody } from './schemas.js'
-import type { TokenChanges } from './service.js'
+import type { TokenInput } from './service.js'
 
-type ExpiresAt = string | null | undefined
-
-const toDate = (value: ExpiresAt): Date | null | undefined =>
-  value === undefined ? undefined : value === null ? null : new Date(value)
+/** The REST body's fields in domain terms; create and update share all but `status`. */
+function tokenInput(body: CreateTokenBody | UpdateTokenBody): TokenInput {
+  return {
+    name: body.name,
+    expiresAt: body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
+    unlimitedQuota: body.unlimited_quota,
+    remainQuota: body.remain_quota,
+    models: body.models,
+    allowIps: body.allow_ips,
+    group: body.group,
+    rateLimitRpm: body.rate_limit_rpm,
+  }
+}
 
 /** CONTRACT §5 "Relay tokens", mounted at /api/token. Users see their own tokens; admins everyone's. */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -17,16 +26,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const actor = authOf(request).user
     const body = request.body
     app.tokens.assertGroupAllowed(actor, body.group)
-    const created = await app.tokens.create(actor.id, {
-      name: body.name,
-      expiresAt: toDate(body.expires_at),
-      unlimitedQuota: body.unlimited_quota,
-      remainQuota: body.remain_quota,
-      models: body.models,
-      allowIps: body.allow_ips,
-      group: body.group,
-      rateLimitRpm: body.rate_limit_rpm,
-    })
+    const created = await app.tokens.create(actor.id, tokenInput(body))
     return reply.code(201).send(created.token)
   })
 
@@ -46,18 +46,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/:id',
     { schema: { ...common, params: TokenIdParams, body: UpdateTokenBody, response: { 200: TokenSchema } } },
     async (request) => {
-      const body = request.body
-      const changes: TokenChanges = {
-        name: body.name,
-        expiresAt: toDate(body.expires_at),
-        unlimitedQuota: body.unlimited_quota,
-        remainQuota: body.remain_quota,
-        models: body.models,
-        allowIps: body.allow_ips,
-        group: body.group,
-        rateLimitRpm: body.rate_limit_rpm,
-        status: body.status,
-      }
+      const changes = { ...tokenInput(request.body), status: request.body.status }
       return app.tokens.update(authOf(request).user, request.params.id, changes)
     },
   )
