@@ -11,6 +11,7 @@ import { UserGoneError, type ExternalRepository, type TopupRow } from './reposit
 import type { ExternalUserViewT, StatsResultT, SyncInput, TokenInput, TopupInput } from './schemas.js'
 import { UNIQUE, violatedUnique } from './unique-violation.js'
 import { randomUsername, usernameCandidates } from './username.js'
+import { parseBound } from '../logs/range.js'
 
 const MAX_TOPUP_MICROS = 100_000n * 1_000_000n
 
@@ -47,20 +48,6 @@ export function parseTopupAmount(amount: unknown): bigint {
   if (micros <= 0n) throw errors.invalidRequest('amount_usd must be greater than 0', 'amount_usd')
   if (micros > MAX_TOPUP_MICROS) throw errors.invalidRequest('amount_usd must be at most 100000', 'amount_usd')
   return micros
-}
-
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
-const DAY_MS = 86_400_000
-
-/**
- * A stats bound: a date-time as given, or a bare UTC date (`from` = that day's start, `to` = through
- * that day's end, so `?from=2026-01-01&to=2026-01-31` is the whole of January).
- */
-export function parseBound(value: string | undefined, param: 'from' | 'to'): Date | undefined {
-  if (value === undefined) return undefined
-  const ms = Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value)
-  if (Number.isNaN(ms)) throw errors.invalidRequest(`${param} is not an ISO-8601 date or date-time`, param)
-  return new Date(DATE_ONLY.test(value) && param === 'to' ? ms + DAY_MS - 1 : ms)
 }
 
 export function createExternalService({ repo, config, clock, cache, tokens, logs }: ExternalServiceDeps) {

@@ -2,13 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authOf, isAdmin } from '../auth/guards.js'
 import { errors } from '../errors.js'
 import { AdminLogQuery, SelfLogQuery, StatQuery, StatsSchema, UsageLogPage } from './schemas.js'
-
-function instant(value: string | undefined, param: string): Date | undefined {
-  if (value === undefined) return undefined
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw errors.invalidRequest(`${param} is not an ISO-8601 date or date-time`, param)
-  return new Date(ms)
-}
+import { parseBound } from './range.js'
 
 const session = { tags: ['logs'], security: [{ session: [] }] }
 
@@ -19,7 +13,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const q = request.query
       // The caller's own rows only: a token_id of someone else's token simply matches nothing.
-      const filter = { userId: authOf(request).user.id, model: q.model, tokenId: q.token_id, from: instant(q.from, 'from'), to: instant(q.to, 'to') }
+      const filter = { userId: authOf(request).user.id, model: q.model, tokenId: q.token_id, from: parseBound(q.from, 'from'), to: parseBound(q.to, 'to') }
       return app.logs.list(filter, q.page, q.page_size)
     },
   )
@@ -34,8 +28,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         channelId: q.channel_id,
         tokenId: q.token_id,
         model: q.model,
-        from: instant(q.from, 'from'),
-        to: instant(q.to, 'to'),
+        from: parseBound(q.from, 'from'),
+        to: parseBound(q.to, 'to'),
       }
       return app.logs.list(filter, q.page, q.page_size)
     },
@@ -52,7 +46,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       // Admins: one user with ?user_id=, else everyone. Users: themselves.
       const userId = isAdmin(user) ? q.user_id : user.id
-      return app.logs.stats({ userId, from: instant(q.from, 'from'), to: instant(q.to, 'to') })
+      return app.logs.stats({ userId, from: parseBound(q.from, 'from'), to: parseBound(q.to, 'to') })
     },
   )
 }

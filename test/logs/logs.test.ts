@@ -67,6 +67,11 @@ for (const backend of backends()) {
       t.equal(day2.total, 2)
       const day1 = (await app.inject({ method: 'GET', url: '/api/log/self?to=2025-03-01T23:59:59.999Z', headers: bearer(alice) })).json()
       t.equal(day1.total, 2)
+      // A bare date as `to` runs through the end of that day (the partner stats read it the same way).
+      const wholeDay1 = (await app.inject({ method: 'GET', url: '/api/log/self?to=2025-03-01', headers: bearer(alice) })).json()
+      t.equal(wholeDay1.total, 2)
+      const onlyDay2 = (await app.inject({ method: 'GET', url: '/api/log/self?from=2025-03-02&to=2025-03-02', headers: bearer(alice) })).json()
+      t.equal(onlyDay2.total, 2)
       const bad = await app.inject({ method: 'GET', url: '/api/log/self?from=yesterday', headers: bearer(alice) })
       t.equal(bad.statusCode, 400)
       t.equal(bad.json().error.param, 'from')
