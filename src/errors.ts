@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { CacheUnavailableError } from './cache/cache.js'
 
 /**
  * Every error the gateway answers with, and the one handler that renders OpenAI's error object
@@ -107,6 +108,7 @@ function fromFastifyError(err: FastifyError): ApiError {
 
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err
+  if (err instanceof CacheUnavailableError) return errors.unavailable('cache_unavailable', 'a backing service is unavailable; try again shortly')
   if (err instanceof Error && ('statusCode' in err || 'validation' in err || 'code' in err)) {
     return fromFastifyError(err as FastifyError)
   }

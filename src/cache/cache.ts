@@ -36,3 +36,14 @@ export interface Cache {
   ping(): Promise<boolean>
   close(): Promise<void>
 }
+
+/**
+ * A cache command that could not run (the backend is unreachable). Callers may let it propagate:
+ * the error handler answers 503 `cache_unavailable`, which a client can retry.
+ */
+export class CacheUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('cache unavailable', { cause })
+    this.name = 'CacheUnavailableError'
+  }
+}

@@ -1,5 +1,5 @@
 import { Redis, type Result } from 'ioredis'
-import type { Cache, InvalidationHandler } from './cache.js'
+import { CacheUnavailableError, type Cache, type InvalidationHandler } from './cache.js'
 import { checkTtl } from './memory.js'
 
 /** The slice of a pino logger the cache needs. */
@@ -106,46 +106,50 @@ export class RedisCache implements Cache {
     this.sub.connect().catch(() => {})
   }
 
+  /** Runs one command once Redis is usable; any failure to run it becomes a CacheUnavailableError. */
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      await this.usable()
+      return await command()
+    } catch (err) {
+      throw new CacheUnavailableError(err)
+    }
+  }
+
   async get(key: string): Promise<string | null> {
-    await this.usable()
-    return this.redis.get(this.prefix + key)
+    return this.run(() => this.redis.get(this.prefix + key))
   }
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
     checkTtl(ttlMs)
-    await this.usable()
-    if (ttlMs === undefined) await this.redis.set(this.prefix + key, value)
-    else await this.redis.set(this.prefix + key, value, 'PX', ttlMs)
+    await this.run(() =>
+      ttlMs === undefined ? this.redis.set(this.prefix + key, value) : this.redis.set(this.prefix + key, value, 'PX', ttlMs),
+    )
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     checkTtl(ttlMs)
-    await this.usable()
-    const stored = await this.redis.set(this.prefix + key, value, 'PX', ttlMs, 'NX')
+    const stored = await this.run(() => this.redis.set(this.prefix + key, value, 'PX', ttlMs, 'NX'))
     return stored === 'OK'
   }
 
   async del(...keys: string[]): Promise<void> {
     if (keys.length === 0) return
-    await this.usable()
-    await this.redis.del(...keys.map((key) => this.prefix + key))
+    await this.run(() => this.redis.del(...keys.map((key) => this.prefix + key)))
   }
 
   async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
     checkTtl(ttlMs)
     if (!Number.isSafeInteger(by)) throw new RangeError(`incr step must be an integer, got ${by}`)
-    await this.usable()
-    return this.redis.nexusIncrFixedWindow(this.prefix + key, by, ttlMs ?? 0)
+    return this.run(() => this.redis.nexusIncrFixedWindow(this.prefix + key, by, ttlMs ?? 0))
   }
 
   async ttl(key: string): Promise<number> {
-    await this.usable()
-    return this.redis.pttl(this.prefix + key)
+    return this.run(() => this.redis.pttl(this.prefix + key))
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.usable()
-    await this.redis.publish(this.prefix + channel, message)
+    await this.run(() => this.redis.publish(this.prefix + channel, message))
   }
 
   /**

@@ -61,6 +61,10 @@ t.test('readyz answers 503 while the cache is unreachable, and the process keeps
   t.equal(res.statusCode, 503)
   t.match(res.json(), { database: true, cache: false })
   t.equal((await app.inject('/healthz')).statusCode, 200)
+  // A call that needs the cache answers 503 (retryable), not a 500.
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'root', password: 'whatever-password' } })
+  t.equal(login.statusCode, 503)
+  t.match(login.json(), { error: { code: 'cache_unavailable', type: 'api_error' } })
 })
 
 t.test('a 5xx never carries internal details; the log does', async (t) => {
