@@ -105,9 +105,10 @@ export async function relay(app: FastifyInstance, request: FastifyRequest, reply
     outcome.upstreamModel = forwarded.upstreamModel
     outcome.firstByteMs = forwarded.firstByteMs
     const contentType = String(forwarded.response.headers['content-type'] ?? '')
-    const native = job.endpoint.kind === 'chat' || job.endpoint.kind === 'completions'
+    // Any streamed answer (chat, completions, the Responses API) goes through the SSE path, which reads usage
+    // on the way; other bodies are relayed as they are and read for usage at the end.
     const result: RelayResult =
-      native && job.stream && contentType.startsWith('text/event-stream')
+      job.stream && contentType.startsWith('text/event-stream')
         ? await relaySse(reply, forwarded.response, job, clientGone.signal)
         : await relayBody(reply, forwarded.response, clientGone.signal)
     Object.assign(outcome, result)

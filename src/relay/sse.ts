@@ -141,6 +141,7 @@ export function inspectChunk(event: Buffer): ChunkInfo {
     return nothing();
   }
   if (!isRecord(parsed)) return nothing();
+  if (typeof parsed.type === 'string' && parsed.type.startsWith('response.')) return responsesEvent(parsed);
   const usage = readUsage(parsed.usage);
   const choices = parsed.choices;
   return {
@@ -161,6 +162,23 @@ function eventData(event: string): string | null {
     data = data === null ? value : `${data}\n${value}`;
   }
   return data;
+}
+
+/**
+ * A Responses API stream event (`/v1/responses` with `stream: true`): text arrives in
+ * `response.*.delta` events, and usage — as input/output tokens — only inside `response.completed`.
+ */
+function responsesEvent(event: Record<string, unknown>): ChunkInfo {
+  const response = isRecord(event.response) ? event.response : null;
+  const usage = response && isRecord(response.usage) ? response.usage : null;
+  return {
+    done: false,
+    usage: usage
+      ? { prompt_tokens: tokenCount(usage.input_tokens), completion_tokens: tokenCount(usage.output_tokens) }
+      : null,
+    usageOnly: false,
+    text: event.type !== 'response.completed' && typeof event.delta === 'string' ? event.delta : '',
+  };
 }
 
 function readUsage(value: unknown): Usage | null {

@@ -64,5 +64,26 @@ for (const backend of backends()) {
       const logs = await eventually(() => rig.usageLogs('pt-resp'), (rows) => rows.length > 0)
       t.match(logs, [{ promptTokens: 10, completionTokens: 20 }])
     })
+
+    // Regression: a streamed Responses answer was relayed raw and billed as if it had no usage (free).
+    t.test('responses stream: every event relayed as sent, usage read from response.completed', async (t) => {
+      const res = await post(rig, '/v1/responses', key, { model: 'resp-model', input: 'hi', stream: true }, { 'x-request-id': 'pt-resp-stream' })
+      t.equal(res.status, 200)
+      const text = await res.text()
+      t.equal((text.match(/event: response.output_text.delta/g) ?? []).length, 20)
+      t.match(text, /"type":"response.completed".*"usage":\{"input_tokens":10,"output_tokens":20/)
+      const logs = await eventually(() => rig.usageLogs('pt-resp-stream'), (rows) => rows.length > 0)
+      t.match(logs, [{ promptTokens: 10, completionTokens: 20, status: 200 }])
+    })
+
+    t.test('responses stream without usage: the gateway counts the streamed text', async (t) => {
+      await rig.channel({ key: 'nousage-pt', models: ['resp-counted'] })
+      await rig.price('resp-counted')
+      const res = await post(rig, '/v1/responses', key, { model: 'resp-counted', input: 'hi', stream: true }, { 'x-request-id': 'pt-resp-counted' })
+      t.equal(res.status, 200)
+      await res.text()
+      const logs = await eventually(() => rig.usageLogs('pt-resp-counted'), (rows) => rows.length > 0)
+      t.ok(logs[0]!.completionTokens >= 20, `counted ${logs[0]!.completionTokens} completion tokens`)
+    })
   })
 }

@@ -143,3 +143,15 @@ t.test('an event trickled out in thousands of tiny chunks still comes out whole'
   t.equal(out.length, 1);
   t.equal(inspectChunk(out[0] as Buffer).text.length, 5000);
 });
+
+t.test('inspectChunk: Responses API events — text from deltas, usage only from response.completed', async (t) => {
+  const ev = (type: string, data: object) => Buffer.from(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`)
+  t.same(inspectChunk(ev('response.output_text.delta', { delta: 'Hello' })), { done: false, usage: null, usageOnly: false, text: 'Hello' })
+  t.same(inspectChunk(ev('response.completed', { response: { usage: { input_tokens: 10, output_tokens: 20, total_tokens: 30 } } })), {
+    done: false,
+    usage: { prompt_tokens: 10, completion_tokens: 20 },
+    usageOnly: false,
+    text: '',
+  })
+  t.same(inspectChunk(ev('response.created', { response: { id: 'r' } })), { done: false, usage: null, usageOnly: false, text: '' })
+})

@@ -208,6 +208,7 @@ function embeddings(a: Answering, model: string): void {
 }
 
 function responses(a: Answering, model: string): void {
+  if (a.body.stream === true) return responsesStream(a, model);
   sendJson(a, {
     id: 'resp_mock',
     object: 'response',
@@ -225,6 +226,23 @@ function responses(a: Answering, model: string): void {
     ],
     usage: { input_tokens: 10, output_tokens: 20, total_tokens: 30 },
   });
+}
+
+/**
+ * A Responses API stream: typed events, text in `response.output_text.delta`, usage only inside
+ * `response.completed` (`nousage-` keys leave it out, `cut-` keys cut the stream after 3 deltas).
+ */
+function responsesStream(a: Answering, model: string): void {
+  const { res, key } = a;
+  const event = (type: string, data: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...OPENAI_HEADERS, 'x-mock-key': key });
+  res.write(event('response.created', { response: { id: 'resp_mock', object: 'response', status: 'in_progress', model } }));
+  for (let i = 0; i < a.chunks; i++) {
+    if (key.startsWith('cut-') && i === 3) return a.cut();
+    res.write(event('response.output_text.delta', { item_id: 'msg_mock', output_index: 0, content_index: 0, delta: `w${i} ` }));
+  }
+  const usage = key.startsWith('nousage-') ? {} : { usage: { input_tokens: 10, output_tokens: 20, total_tokens: 30 } };
+  res.end(event('response.completed', { response: { id: 'resp_mock', object: 'response', status: 'completed', model, ...usage } }));
 }
 
 /** A chat or completions stream: a role chunk, `chunks` content chunks, a finish chunk, maybe usage, [DONE]. */
