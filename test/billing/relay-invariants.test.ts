@@ -1,32 +1,11 @@
 // CONTRACT §4's invariants through the whole relay over real HTTP: concurrent clients of one user mixing
 // streams, non-streams, failing upstreams and streams cut mid-way, on every backend.
-import { eq, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { backends } from '../support/backends.js'
 import { bearer, login } from '../support/build-app.js'
 import { startRig } from '../relay/fixture.js'
-
-async function ledgerOf(app: FastifyInstance, userId: number) {
-  const { db, t: tables } = app.db
-  const [user] = await db.select().from(tables.users).where(eq(tables.users.id, userId))
-  const [logs] = await db
-    .select({ quota: sql<string>`coalesce(sum(${tables.usageLogs.quota}), 0)`, rows: sql<string>`count(*)` })
-    .from(tables.usageLogs)
-    .where(eq(tables.usageLogs.userId, userId))
-  const [credits] = await db
-    .select({ quota: sql<string>`coalesce(sum(${tables.topups.quota}), 0)` })
-    .from(tables.topups)
-    .where(eq(tables.topups.userId, userId))
-  return {
-    quota: Number(user!.quota),
-    usedQuota: Number(user!.usedQuota),
-    requestCount: Number(user!.requestCount),
-    logQuota: Number(logs!.quota),
-    logRows: Number(logs!.rows),
-    credits: Number(credits!.quota),
-  }
-}
+import { ledger as ledgerOf } from './fixtures.js'
 
 /** Polls until `n` usage-log rows exist for the user: settlement runs just after each response ends. */
 async function settled(app: FastifyInstance, userId: number, n: number) {
@@ -88,7 +67,7 @@ for (const backend of backends()) {
       const ledger = await settled(app, user.id, 200)
       t.equal(ledger.logRows, 200, 'one usage-log row per request')
       t.equal(ledger.usedQuota, ledger.logQuota, 'used_quota = Σ usage_log.quota')
-      t.equal(ledger.quota + ledger.usedQuota, ledger.credits, 'quota + used_quota = Σ credits')
+      t.equal(ledger.quota + ledger.usedQuota, ledger.topups, 'quota + used_quota = Σ credits')
       t.equal(ledger.requestCount, 160, 'request_count counts the requests that reached the client')
       // 120 whole answers at 90 each (10 prompt + 20 completion tokens at $2/$8); cut streams are billed
       // for what they streamed, which is more than nothing and less than a whole answer.
@@ -106,8 +85,8 @@ for (const backend of backends()) {
       const ledger = await settled(app, user.id, 10)
       t.equal(ledger.logRows, 10)
       t.same(
-        { quota: ledger.quota, usedQuota: ledger.usedQuota, logQuota: ledger.logQuota, credits: ledger.credits },
-        { quota: 0, usedQuota: 1000, logQuota: 1000, credits: 1000 },
+        { quota: ledger.quota, usedQuota: ledger.usedQuota, logQuota: ledger.logQuota, topups: ledger.topups },
+        { quota: 0, usedQuota: 1000, logQuota: 1000, topups: 1000 },
       )
     })
   })
