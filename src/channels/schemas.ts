@@ -20,33 +20,18 @@ const channelFields = {
   weight: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
 }
 
+/** Every field optional: PUT and PATCH take any subset; create requires name and key on top. */
+const optionalChannelFields = Type.Partial(Type.Object(channelFields)).properties
+
 export const CreateChannelBody = Type.Object(
-  {
-    type: Type.Optional(channelFields.type),
-    name: channelFields.name,
-    key: channelFields.key,
-    base_url: Type.Optional(channelFields.base_url),
-    models: Type.Optional(channelFields.models),
-    model_mapping: Type.Optional(channelFields.model_mapping),
-    groups: Type.Optional(channelFields.groups),
-    priority: Type.Optional(channelFields.priority),
-    weight: Type.Optional(channelFields.weight),
-  },
+  { ...optionalChannelFields, name: channelFields.name, key: channelFields.key },
   { additionalProperties: false },
 )
 export type CreateChannelBody = Static<typeof CreateChannelBody>
 
 export const UpdateChannelBody = Type.Object(
   {
-    type: Type.Optional(channelFields.type),
-    name: Type.Optional(channelFields.name),
-    key: Type.Optional(channelFields.key),
-    base_url: Type.Optional(channelFields.base_url),
-    models: Type.Optional(channelFields.models),
-    model_mapping: Type.Optional(channelFields.model_mapping),
-    groups: Type.Optional(channelFields.groups),
-    priority: Type.Optional(channelFields.priority),
-    weight: Type.Optional(channelFields.weight),
+    ...optionalChannelFields,
     // auto_disabled is the relay's to set; an admin enables or disables.
     status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
   },

@@ -14,33 +14,24 @@ const Group = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Nul
   description: "channel group; null = the owner's group. Non-admins may only name their own group.",
 })
 
-export const CreateTokenBody = Type.Object(
-  {
-    name: Name,
-    expires_at: Type.Optional(ExpiresAt),
-    unlimited_quota: Type.Optional(Type.Boolean()),
-    remain_quota: Type.Optional(Type.Integer({ minimum: 0 })),
-    models: Type.Optional(Models),
-    allow_ips: Type.Optional(AllowIps),
-    group: Type.Optional(Group),
-    rate_limit_rpm: Type.Optional(RateLimit),
-  },
-  { additionalProperties: false },
-)
+const tokenFields = {
+  name: Name,
+  expires_at: ExpiresAt,
+  unlimited_quota: Type.Boolean(),
+  remain_quota: Type.Integer({ minimum: 0 }),
+  models: Models,
+  allow_ips: AllowIps,
+  group: Group,
+  rate_limit_rpm: RateLimit,
+}
+/** Every field optional: PATCH takes any subset; create requires a name on top. */
+const optionalTokenFields = Type.Partial(Type.Object(tokenFields)).properties
+
+export const CreateTokenBody = Type.Object({ ...optionalTokenFields, name: Name }, { additionalProperties: false })
 export type CreateTokenBody = Static<typeof CreateTokenBody>
 
 export const UpdateTokenBody = Type.Object(
-  {
-    name: Type.Optional(Name),
-    expires_at: Type.Optional(ExpiresAt),
-    unlimited_quota: Type.Optional(Type.Boolean()),
-    remain_quota: Type.Optional(Type.Integer({ minimum: 0 })),
-    models: Type.Optional(Models),
-    allow_ips: Type.Optional(AllowIps),
-    group: Type.Optional(Group),
-    rate_limit_rpm: Type.Optional(RateLimit),
-    status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
-  },
+  { ...optionalTokenFields, status: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])) },
   { additionalProperties: false },
 )
 export type UpdateTokenBody = Static<typeof UpdateTokenBody>
