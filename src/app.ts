@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -8,14 +7,16 @@ import authRoutes from './auth/routes.js'
 import type { Cache } from './cache/cache.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
-import { installErrorHandling } from './errors.js'
+import { clientErrorHandler, installErrorHandling } from './errors.js'
 import cachePlugin from './infra/cache.js'
 import dbPlugin from './infra/db.js'
 import docsPlugin from './infra/docs.js'
 import health from './infra/health.js'
 import metricsPlugin from './infra/metrics.js'
 import upstreamPlugin from './infra/upstream.js'
+import { installJsonBodyParser } from './infra/json-body.js'
 import { installValidation } from './infra/validation.js'
+import { uuidv7 } from './infra/request-id.js'
 import billingPlugin from './billing/plugin.js'
 import billingRoutes from './billing/routes.js'
 import channelsPlugin from './channels/plugin.js'
@@ -47,15 +48,37 @@ export interface AppOptions {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Root server options shared by the process (server.ts) and the tests' app builder. */
-export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+export function serverOptions(
+  config: Config,
+  logger: FastifyServerOptions['logger'] = true,
+): FastifyServerOptions & { http: import('node:http').ServerOptions } {
+  // Slow clients (issue 9): the whole request must arrive within requestTimeout and its headers within
+  // headersTimeout, counted from its first byte. Node stops counting once the request is received, so a
+  // long streamed response is never cut. Node refuses headersTimeout > requestTimeout, hence the min.
+  const requestTimeout = config.requestTimeoutMs
+  const headersTimeout = Math.min(config.headersTimeoutMs, requestTimeout)
   return {
     logger: logger === true ? loggerOptions(config) : logger,
     bodyLimit: config.bodyLimitBytes,
+    // Fastify sets server.requestTimeout from its own option (0 = off when absent), after creating the server.
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout,
+      // Node checks those deadlines on this interval (30 s by default, which would stretch a 15 s limit to 45 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+    },
+    // Idle keep-alive sockets: longer than common load balancers' idle timeout (60 s), so a balancer never
+    // reuses a socket the gateway is closing. No connectionTimeout: an idle socket timer would cut quiet streams.
+    keepAliveTimeout: 72_000,
+    // A timed-out or malformed request is answered in the OpenAI error shape too.
+    clientErrorHandler,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    // A client's own id is echoed when it is a sane token; anything else gets a fresh one.
+    // A client's own id is echoed when it is a sane token; anything else gets a fresh one, time-ordered
+    // (UUIDv7), so the usage log's request_id index grows at its right edge.
     genReqId: (req: IncomingMessage) => {
       const incoming = req.headers['x-request-id']
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv7()
     },
     return503OnClosing: true,
   }
@@ -89,6 +112,7 @@ export default fp<AppOptions>(
     app.decorate('clock', opts.clock ?? systemClock)
     installErrorHandling(app)
     installValidation(app)
+    installJsonBodyParser(app)
     app.addHook('onRequest', async (request, reply) => {
       reply.header('x-request-id', request.id)
     })

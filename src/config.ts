@@ -24,6 +24,11 @@ const Env = Type.Object({
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1, default: 20971520 }),
   REGISTRATION_ENABLED: Type.Boolean({ default: true }),
+  DEFAULT_COMPLETION_RESERVE: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 4096 }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60000 }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
+  UPSTREAM_MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1 })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -52,6 +57,16 @@ export interface Config {
   bodyLimitBytes: number
   registrationEnabled: boolean
   logLevel: string
+  /** Completion tokens reserved for a request that names no `max_tokens` (CONTRACT §4). */
+  defaultCompletionReserve: number
+  /** When set, `/metrics` needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined
+  /** A client must have sent its whole request within this (never applied to a streamed response). */
+  requestTimeoutMs: number
+  /** A client must have sent its request headers within this. */
+  headersTimeoutMs: number
+  /** Concurrent connections per upstream origin; undefined = no cap. */
+  upstreamMaxConnections: number | undefined
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +112,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     registrationEnabled: e.REGISTRATION_ENABLED,
     logLevel: e.LOG_LEVEL,
+    defaultCompletionReserve: e.DEFAULT_COMPLETION_RESERVE,
+    metricsToken: e.METRICS_TOKEN,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    upstreamMaxConnections: e.UPSTREAM_MAX_CONNECTIONS,
   }
 }
 

@@ -137,3 +137,25 @@ export function installErrorHandling(app: FastifyInstance): void {
     sendError(reply, new ApiError(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
   )
 }
+
+/**
+ * Errors Node raises before a request reaches fastify (a client too slow to send its request, headers too large,
+ * malformed HTTP), answered in the same OpenAI error shape as everything else, then the socket is closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'request headers are too large']
+        : [400, 'bad_request', 'malformed HTTP request']
+  const body = JSON.stringify(new ApiError(status, code, message).toJSON())
+  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(err)
+}

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../errors.js'
 import type { UserRow } from '../users/repository.js'
@@ -11,10 +11,10 @@ export interface AuthContext {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler: any signed-in, enabled user. */
-    requireUser: preHandlerAsyncHookHandler
-    /** preHandler: an admin. */
-    requireAdmin: preHandlerAsyncHookHandler
+    /** onRequest guard (before the body is read or validated): any signed-in, enabled user. */
+    requireUser: onRequestAsyncHookHandler
+    /** onRequest guard (before the body is read or validated): an admin. */
+    requireAdmin: onRequestAsyncHookHandler
   }
   interface FastifyRequest {
     auth: AuthContext | null

@@ -35,7 +35,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/logout',
-    { preHandler: app.requireUser, schema: { tags: ['auth'], security: [{ session: [] }] } },
+    { onRequest: app.requireUser, schema: { tags: ['auth'], security: [{ session: [] }] } },
     async (request, reply) => {
       await app.auth.logout(authOf(request).session)
       return reply.code(204).send()

@@ -2,6 +2,8 @@
 // the group ratio an integer in millionths, so the whole request is one exact bigint fraction
 // rounded up once: a request is never billed less than it cost, and never rounded twice.
 
+import { MAX_QUOTA } from './limits.js';
+
 export interface ModelPrice {
   /** micro-USD per 1M prompt tokens ($2 / 1M → 2_000_000) */
   inputMicrosPer1M: number;
@@ -49,6 +51,6 @@ export function computeQuota(args: CostArgs): number {
   const costMicroUsdPerMillion = prompt * input + completion * output + perRequest * ONE_MILLION;
   const numerator = costMicroUsdPerMillion * quotaPerUsd * ratio;
   const quota = (numerator + DENOMINATOR - 1n) / DENOMINATOR;
-  if (quota > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('quota is beyond the safe integer range');
+  if (quota > BigInt(MAX_QUOTA)) throw new RangeError('quota is beyond the safe integer range');
   return Number(quota);
 }

@@ -7,20 +7,34 @@ import type { Meter, MeterOutcome, MeterRequest, Reservation } from '../relay/se
 import { computeQuota, type ModelPrice } from './cost.js'
 import type { BillingRepository, SettleUnit, UsageLogEntry } from './repository.js'
 import { createSettlementQueue } from './settlement-queue.js'
+import { reducedLogEntry } from './usage-row.js'
+
+/**
+ * Completion tokens (per choice) a stream's reservation grows by when it runs short. Its price is the
+ * "reservation increment" of CONTRACT §4: how far below zero a settlement may take a balance.
+ */
+export const EXTENSION_TOKENS = 1024
+
+/** Token counts beyond any real request are clamped before pricing, so a wild upstream `usage` cannot overflow. */
+const MAX_TOKENS = 1e12
 
 /** What the meter keeps between reserve and settle: the price in force when the request started. */
 interface MeterReservation extends Reservation {
+  quota: number
+  coveredCompletionTokens: number
+  completionCap: number | null
   readonly price: ModelPrice
   readonly groupRatioMicros: number
   readonly tokenLimited: boolean
+  /** The prompt bound the reservation was computed for. */
+  readonly promptTokens: number
+  /** The price of EXTENSION_TOKENS more completion tokens: one increment. */
+  readonly increment: number
 }
 
 const isMeterReservation = (r: Reservation): r is MeterReservation => 'price' in r && 'groupRatioMicros' in r
 
 const isFree = (p: ModelPrice) => p.inputMicrosPer1M === 0 && p.outputMicrosPer1M === 0 && p.perRequestMicros === 0
-
-// Column widths of usage_logs; a longer client-sent request id or upstream error is cut, not refused.
-const cut = (value: string | null, max: number) => (value === null || value.length <= max ? value : value.slice(0, max))
 
 // Transient lock conflicts (SQLite busy, MySQL deadlock / lock wait) are worth another try:
 // a settlement that is given up leaves a reservation taken and no ledger row.
@@ -31,10 +45,14 @@ function isRetryable(err: unknown): boolean {
   return typeof code === 'string' && RETRYABLE.has(code)
 }
 
+const tokens = (value: number) => Math.min(MAX_TOKENS, Math.max(0, Math.trunc(Number.isFinite(value) ? value : 0)))
+
 export interface MeterDeps {
   repo: BillingRepository
   pricing: PricingService
   quotaPerUsd: number
+  /** Completion tokens reserved when a request names no limit (DEFAULT_COMPLETION_RESERVE). */
+  defaultCompletionReserve: number
   clock: Clock
   metrics: Metrics
   log: FastifyBaseLogger
@@ -48,33 +66,46 @@ export interface BillingMeter extends Meter {
 }
 
 /**
- * Reserve before forwarding, settle after (CONTRACT §4). The price and group ratio come from the
- * in-memory pricing cache; each step is one database transaction.
+ * Reserve before forwarding, extend while a stream flows, settle after (CONTRACT §4). The price and group
+ * ratio come from the in-memory pricing cache; each step is one conditional database write.
  *
- * The estimate covers the prompt and `max_tokens` when given. Without `max_tokens` the real cost
- * can exceed the reservation; it is charged in full anyway, so a balance can dip below zero by
- * at most one request's overage — after which the conditional reserve refuses every request.
+ * The no-overdraft rule: every hold is taken only while the balance covers it, so concurrent requests can
+ * never spend the same quota twice; a reservation covers the prompt's upper bound and the completion allowance
+ * (the client's limit, else DEFAULT_COMPLETION_RESERVE); a stream that outgrows it extends it one increment at a
+ * time or is ended. Whatever is still uncovered at settlement (an upstream that ignored its limit, hidden
+ * reasoning tokens, an image worth more than its allowance) is charged only as far as the balance can go down to
+ * minus one increment; the rest is forgiven, logged and counted.
  */
 export function createMeter(deps: MeterDeps): BillingMeter {
   const { repo, pricing, quotaPerUsd, clock, metrics, log } = deps
 
-  function cost(request: MeterRequest, reservation: MeterReservation, outcome: MeterOutcome): number {
+  /** The quota of a request of this size: exact, and capped at the safe range instead of throwing. */
+  function quotaOf(price: ModelPrice, groupRatioMicros: number, promptTokens: number, completionTokens: number): number {
+    try {
+      return computeQuota({ promptTokens: tokens(promptTokens), completionTokens: tokens(completionTokens), price, quotaPerUsd, groupRatioMicros })
+    } catch (err) {
+      if (err instanceof RangeError) return Number.MAX_SAFE_INTEGER
+      throw err
+    }
+  }
+
+  function cost(reservation: MeterReservation, outcome: MeterOutcome): number {
     if (!outcome.delivered) return 0
     const { price, groupRatioMicros } = reservation
-    if (outcome.usage) {
-      return computeQuota({
-        promptTokens: Math.max(0, Math.trunc(outcome.usage.prompt_tokens)),
-        completionTokens: Math.max(0, Math.trunc(outcome.usage.completion_tokens)),
-        price,
-        quotaPerUsd,
-        groupRatioMicros,
-      })
-    }
+    if (outcome.usage) return quotaOf(price, groupRatioMicros, outcome.usage.prompt_tokens, outcome.usage.completion_tokens)
     // No usage: only a per-request price can apply, and not to an error the upstream answered.
-    if (price.perRequestMicros > 0 && outcome.status < 400) {
-      return computeQuota({ promptTokens: 0, completionTokens: 0, price, quotaPerUsd, groupRatioMicros })
-    }
+    if (price.perRequestMicros > 0 && outcome.status < 400) return quotaOf(price, groupRatioMicros, 0, 0)
     return 0
+  }
+
+  /** The largest completion (within [low, high]) whose whole request costs at most `quota`. */
+  function affordableCompletion(r: Pick<MeterReservation, 'price' | 'groupRatioMicros' | 'promptTokens'>, quota: number, low: number, high: number): number {
+    while (low < high) {
+      const mid = Math.floor((low + high + 1) / 2)
+      if (quotaOf(r.price, r.groupRatioMicros, r.promptTokens, mid) <= quota) low = mid
+      else high = mid - 1
+    }
+    return low
   }
 
   async function writeWithRetry(units: readonly SettleUnit[]): Promise<void> {
@@ -88,8 +119,24 @@ export function createMeter(deps: MeterDeps): BillingMeter {
       }
     }
   }
-  const queue = deps.groupCommit ? createSettlementQueue(writeWithRetry) : null
-  const persist = (unit: SettleUnit) => (queue ? queue.settle(unit) : writeWithRetry([unit]))
+
+  /**
+   * One unit's settlement, and if its usage-log row cannot be written (a value the database refuses), the money
+   * still moves with a reduced row: an unsettled reservation would hold the user's quota for ever.
+   */
+  async function writeUnit(units: readonly SettleUnit[]): Promise<void> {
+    try {
+      await writeWithRetry(units)
+    } catch (err) {
+      if (units.length !== 1) throw err
+      const unit = units[0] as SettleUnit
+      log.error({ err, request_id: unit.log.requestId }, 'usage-log row refused: settling with a reduced row')
+      metrics.settlementFailures.inc({ kind: 'reduced_row' })
+      await writeWithRetry([{ ...unit, log: reducedLogEntry(unit.log, err) }])
+    }
+  }
+  const queue = deps.groupCommit ? createSettlementQueue(writeUnit) : null
+  const persist = (unit: SettleUnit) => (queue ? queue.settle(unit) : writeUnit([unit]))
 
   return {
     drain: () => queue?.drain() ?? Promise.resolve(),
@@ -104,49 +151,103 @@ export function createMeter(deps: MeterDeps): BillingMeter {
       }
       const { principal } = request
       const groupRatioMicros = pricing.ratioOf(principal.group)
-      let quota = computeQuota({
-        promptTokens: Math.max(0, Math.trunc(request.promptTokensEstimate)),
-        completionTokens: Math.max(0, Math.trunc(request.maxCompletionTokens ?? 0)),
-        price,
-        quotaPerUsd,
-        groupRatioMicros,
-      })
+      const promptTokens = tokens(request.promptTokensBound)
+      const choices = Math.max(1, request.choices)
+      const clientLimit = request.maxCompletionTokens
+      const allowance = clientLimit !== null ? clientLimit * choices : request.generates ? deps.defaultCompletionReserve * choices : 0
+      const priced = !isFree(price) && groupRatioMicros > 0
       // A priced model always reserves something, so a user at 0 is refused before forwarding.
-      if (quota === 0 && !isFree(price) && groupRatioMicros > 0) quota = 1
+      const floorOf = (quota: number) => (quota === 0 && priced ? 1 : quota)
+      const full = floorOf(quotaOf(price, groupRatioMicros, promptTokens, allowance))
+      // Without a client limit the allowance is ours to shrink: the least useful request is one token per choice.
+      const shrinkable = clientLimit === null && allowance > choices
+      const least = shrinkable ? floorOf(quotaOf(price, groupRatioMicros, promptTokens, choices)) : full
       const tokenLimited = !principal.token.unlimitedQuota
-      const refusedBy = await repo.reserve({ userId: principal.user.id, tokenId: principal.token.id, tokenLimited, quota })
-      if (refusedBy === 'token') throw errors.insufficientQuota("this token's quota is used up")
-      if (refusedBy === 'user') throw errors.insufficientQuota(`insufficient quota: this request needs ${quota} and the balance is lower`)
-      const reservation: MeterReservation = { quota, price, groupRatioMicros, tokenLimited }
+      const result = await repo.reserve({ userId: principal.user.id, tokenId: principal.token.id, tokenLimited, quota: full, minQuota: least })
+      if (result.refusedBy !== undefined) {
+        throw errors.insufficientQuota(
+          result.refusedBy === 'token'
+            ? "this token's quota is used up"
+            : `insufficient quota: this request needs at least ${least} and the balance is lower`,
+        )
+      }
+      const granted = result.granted
+
+      const base = { price, groupRatioMicros, promptTokens }
+      const freeOutput = price.outputMicrosPer1M === 0 || groupRatioMicros === 0
+      const covered = freeOutput ? Infinity : granted >= full ? allowance : affordableCompletion(base, granted, choices, allowance)
+      const reservation: MeterReservation = {
+        ...base,
+        quota: granted,
+        coveredCompletionTokens: covered,
+        // A stream grows its reservation as it flows; a plain answer must be told where to stop.
+        completionCap: granted < full && !request.stream ? Math.max(1, Math.floor(covered / choices)) : null,
+        tokenLimited,
+        increment: freeOutput ? 0 : Math.max(1, quotaOf(price, groupRatioMicros, 0, EXTENSION_TOKENS * choices) - quotaOf(price, groupRatioMicros, 0, 0)),
+      }
       return reservation
+    },
+
+    async extend(request, reservation, completionTokens) {
+      if (!isMeterReservation(reservation)) return false
+      const r = reservation
+      if (completionTokens <= r.coveredCompletionTokens) return true
+      // At least one increment at a time, so a long stream extends rarely.
+      const target = Math.max(completionTokens, r.coveredCompletionTokens + EXTENSION_TOKENS * Math.max(1, request.choices))
+      const need = quotaOf(r.price, r.groupRatioMicros, r.promptTokens, target) - r.quota
+      if (need > 0) {
+        const { principal } = request
+        const result = await repo.reserve({ userId: principal.user.id, tokenId: principal.token.id, tokenLimited: r.tokenLimited, quota: need, minQuota: need })
+        if (result.refusedBy) return false
+        r.quota += need
+      }
+      r.coveredCompletionTokens = target
+      return true
     },
 
     async settle(request, reservation, outcome) {
       try {
         if (!isMeterReservation(reservation)) throw new Error('settle was given a reservation this meter did not make')
-        const charged = cost(request, reservation, outcome)
+        const charged = cost(reservation, outcome)
         const entry: UsageLogEntry = {
           createdAt: new Date(clock.now()),
-          requestId: cut(request.requestId, 64) ?? '',
+          requestId: request.requestId,
           userId: request.principal.user.id,
           tokenId: request.principal.token.id,
           channelId: outcome.channelId,
-          model: cut(request.model, 128) ?? '',
-          upstreamModel: cut(outcome.upstreamModel, 128),
+          model: request.model,
+          upstreamModel: outcome.upstreamModel,
           stream: request.stream,
-          promptTokens: outcome.usage ? Math.max(0, Math.trunc(outcome.usage.prompt_tokens)) : 0,
-          completionTokens: outcome.usage ? Math.max(0, Math.trunc(outcome.usage.completion_tokens)) : 0,
+          promptTokens: outcome.usage ? tokens(outcome.usage.prompt_tokens) : 0,
+          completionTokens: outcome.usage ? tokens(outcome.usage.completion_tokens) : 0,
           quota: charged,
           latencyMs: Math.max(0, Math.round(outcome.latencyMs)),
           firstByteMs: outcome.firstByteMs === null ? null : Math.max(0, Math.round(outcome.firstByteMs)),
           status: outcome.status,
-          error: cut(outcome.error, 1024),
+          error: outcome.error,
         }
-        await persist({ reserved: reservation.quota, tokenLimited: reservation.tokenLimited, delivered: outcome.delivered, log: entry })
+        const unit: SettleUnit = {
+          reserved: reservation.quota,
+          cost: charged,
+          overdraft: reservation.increment,
+          tokenLimited: reservation.tokenLimited,
+          delivered: outcome.delivered,
+          log: entry,
+          forgiven: 0,
+        }
+        await persist(unit)
+        if (unit.forgiven > 0) {
+          log.warn(
+            { request_id: request.requestId, user_id: entry.userId, token_id: entry.tokenId, cost: charged, forgiven: unit.forgiven },
+            'cost beyond the reservation and the balance: the rest was forgiven',
+          )
+          metrics.quotaForgiven.inc(unit.forgiven)
+        }
         // Tokens are counted by the relay (src/relay/relay.ts); the meter counts what was charged.
-        if (charged > 0) metrics.quota.inc({ model: entry.model }, charged)
+        if (unit.log.quota > 0) metrics.quota.inc({ model: metrics.modelLabel(request.model) }, unit.log.quota)
       } catch (err) {
         // Never into the relay; the operator needs enough here to reconcile by hand.
+        metrics.settlementFailures.inc({ kind: 'unsettled' })
         log.error(
           { err, request_id: request.requestId, user_id: request.principal.user.id, token_id: request.principal.token.id, reserved: reservation.quota },
           'settlement failed: reservation not settled and no usage-log row written',

@@ -1,7 +1,9 @@
-import { and, eq, gte, isNull, sql } from 'drizzle-orm'
+import { and, eq, gte, inArray, isNull, sql } from 'drizzle-orm'
 import { affectedRows, type Database, type SqliteDb } from '../db/client.js'
-import { planSettlement } from './settle-plan.js'
+import { chargeUnits, needsBalances, planSettlement } from './settle-plan.js'
+import { assertQuotaSum } from './limits.js'
 import { createAsyncBatcher, createTickBatcher } from './tick-batch.js'
+import { fitLogEntry } from './usage-row.js'
 
 /**
  * The money-moving units of work. Each runs in ONE transaction, written once per dialect
@@ -18,8 +20,14 @@ export interface ReserveUnit {
   tokenId: number
   /** Also take it from the token's remain_quota. */
   tokenLimited: boolean
+  /** What to take when the balance covers it. */
   quota: number
+  /** Below `quota`: take as much as the balance has, if that is at least this much. Equal: all or nothing. */
+  minQuota: number
 }
+
+/** What a reservation got: the quota taken, or which balance refused. */
+export type ReserveResult = { granted: number; refusedBy?: undefined } | { granted?: undefined; refusedBy: Refusal }
 
 export interface UsageLogEntry {
   createdAt: Date
@@ -41,10 +49,16 @@ export interface UsageLogEntry {
 
 export interface SettleUnit {
   reserved: number
+  /** The request's real cost. What is charged (`log.quota`) is set by `settle`: less only when forgiven. */
+  cost: number
+  /** How far below zero this settlement may take a balance when the cost exceeds the reservation. */
+  overdraft: number
   tokenLimited: boolean
   /** Bump request_count (the request reached the client). */
   delivered: boolean
   log: UsageLogEntry
+  /** Set by `settle`: cost left uncharged because the balance was exhausted. */
+  forgiven: number
 }
 
 export interface AdjustUnit {
@@ -64,7 +78,7 @@ export function createBillingRepository(database: Database) {
   // still takes from its token and user both or neither.
   const reserveSqlite =
     database.dialect === 'sqlite' && sqliteStatements
-      ? createTickBatcher((units: readonly ReserveUnit[]): (Refusal | null)[] => {
+      ? createTickBatcher((units: readonly ReserveUnit[]): ReserveResult[] => {
           const statements = sqliteStatements()
           return database.sqlite.transaction(() => units.map((unit) => reserveOneSqlite(statements, unit)))
         })
@@ -72,12 +86,27 @@ export function createBillingRepository(database: Database) {
   // MySQL: the reservations that arrive while a batch is being written form the next batch.
   const reserveMysql =
     database.dialect === 'mysql'
-      ? createAsyncBatcher((units: readonly ReserveUnit[]) => withLockRetry(() => reserveBatchMysql(database, units)))
+      ? createAsyncBatcher(async (units: readonly ReserveUnit[]): Promise<ReserveResult[]> => {
+          const refusals = await withLockRetry(() => reserveBatchMysql(database, units))
+          // A unit that may shrink and was refused in full gets what the balance has, on its own (a rare path:
+          // only a request without a completion limit from a balance too low for its whole allowance).
+          return Promise.all(
+            units.map((unit, i): ReserveResult | Promise<ReserveResult> => {
+              const refusal = refusals[i]
+              if (!refusal) return { granted: unit.quota }
+              if (unit.minQuota >= unit.quota) return { refusedBy: refusal }
+              return withLockRetry(() => reserveWhatIsLeftMysql(database, unit))
+            }),
+          )
+        })
       : null
 
   return {
-    /** Takes `quota` from the token (when limited) and the user, both or neither; null when granted. */
-    reserve(unit: ReserveUnit): Promise<Refusal | null> {
+    /**
+     * Takes `quota` (or, when the balance is short, as much as it has down to `minQuota`) from the token (when
+     * limited) and the user, both or neither, only while they cover it: concurrent reservations never overdraw.
+     */
+    reserve(unit: ReserveUnit): Promise<ReserveResult> {
       return reserveSqlite ? reserveSqlite(unit) : reserveMysql!(unit)
     },
 
@@ -88,11 +117,17 @@ export function createBillingRepository(database: Database) {
      */
     async settle(units: readonly SettleUnit[]): Promise<void> {
       if (units.length === 0) return
-      const plan = planSettlement(units)
-      const logs = units.map((u) => u.log)
       if (database.dialect === 'sqlite') {
         const statements = sqliteStatements!()
         database.sqlite.transaction((tx) => {
+          const needs = needsBalances(units)
+          chargeUnits(
+            units,
+            new Map(needs.users.map((id) => [id, statements.userQuota.get({ id })?.quota ?? 0])),
+            new Map(needs.tokens.map((id) => [id, statements.tokenRemain.get({ id })?.remainQuota ?? 0])),
+          )
+          const plan = planSettlement(units)
+          const logs = units.map((u) => fitLogEntry(u.log))
           for (const [id, c] of plan.tokens) statements.settleToken.run({ id, ...c })
           for (const [id, c] of plan.users) statements.settleUser.run({ id, ...c })
           for (const [id, cost] of plan.channels) statements.settleChannel.run({ id, cost })
@@ -102,6 +137,21 @@ export function createBillingRepository(database: Database) {
       }
       const mt = database.mt
       await database.mysql.transaction(async (tx) => {
+        // Balances are read (and locked, tokens then users as everywhere) only when a cost passed its reservation.
+        const needs = needsBalances(units)
+        const tokenRows = needs.tokens.length
+          ? await tx.select({ id: mt.tokens.id, v: mt.tokens.remainQuota }).from(mt.tokens).where(inArray(mt.tokens.id, needs.tokens)).orderBy(mt.tokens.id).for('update')
+          : []
+        const userRows = needs.users.length
+          ? await tx.select({ id: mt.users.id, v: mt.users.quota }).from(mt.users).where(inArray(mt.users.id, needs.users)).orderBy(mt.users.id).for('update')
+          : []
+        chargeUnits(
+          units,
+          new Map(userRows.map((r) => [r.id, Number(r.v)])),
+          new Map(tokenRows.map((r) => [r.id, Number(r.v)])),
+        )
+        const plan = planSettlement(units)
+        const logs = units.map((u) => fitLogEntry(u.log))
         for (const [id, c] of plan.tokens) {
           await tx
             .update(mt.tokens)
@@ -134,7 +184,8 @@ export function createBillingRepository(database: Database) {
 
     /**
      * An admin's quota adjustment: the `adjustment` ledger row and the balance change together.
-     * A negative delta may not take the balance below zero.
+     * A negative delta may not take the balance below zero; no delta may take it out of the quota
+     * range (throws QuotaRangeError, and the transaction writes nothing).
      */
     async adjust(unit: AdjustUnit): Promise<AdjustResult> {
       const entry = { userId: unit.userId, kind: 'adjustment', quota: unit.delta, remark: unit.remark, createdBy: unit.adminId, createdAt: unit.at }
@@ -148,6 +199,8 @@ export function createBillingRepository(database: Database) {
             .get()
           if (!user) return { ok: false, reason: 'not_found' }
           if (user.quota < floor) return { ok: false, reason: 'below_zero', quota: user.quota }
+          // The result must stay a quota JSON carries exactly (CONTRACT §4); throwing rolls the unit back.
+          assertQuotaSum(user.quota, unit.delta)
           tx.update(t.users)
             .set({ quota: sql`${t.users.quota} + ${unit.delta}`, updatedAt: unit.at })
             .where(eq(t.users.id, unit.userId))
@@ -166,6 +219,7 @@ export function createBillingRepository(database: Database) {
         const user = rows[0]
         if (!user) return { ok: false, reason: 'not_found' }
         if (Number(user.quota) < floor) return { ok: false, reason: 'below_zero', quota: Number(user.quota) }
+        assertQuotaSum(Number(user.quota), unit.delta)
         await tx
           .update(mt.users)
           .set({ quota: sql`${mt.users.quota} + ${unit.delta}`, updatedAt: unit.at })
@@ -192,6 +246,8 @@ function prepareSqlite(database: Database) {
   const cost = sql.placeholder('cost')
   const served = sql.placeholder('served')
   return {
+    userQuota: db.select({ quota: users.quota }).from(users).where(eq(users.id, id)).prepare(),
+    tokenRemain: db.select({ remainQuota: tokens.remainQuota }).from(tokens).where(eq(tokens.id, id)).prepare(),
     takeFromToken: db
       .update(tokens)
       .set({ remainQuota: sql`${tokens.remainQuota} - ${quota}` })
@@ -291,14 +347,50 @@ async function withLockRetry<T>(work: () => Promise<T>, attempts = 4): Promise<T
 
 type SqliteStatements = ReturnType<typeof prepareSqlite>
 
-function reserveOneSqlite(statements: SqliteStatements, unit: ReserveUnit): Refusal | null {
-  if (unit.tokenLimited && statements.takeFromToken.run({ id: unit.tokenId, quota: unit.quota }).changes === 0) return 'token'
-  if (statements.takeFromUser.run({ id: unit.userId, quota: unit.quota }).changes === 0) {
+/** Takes `quota` from the token (when limited) and the user, both or neither; the refusing balance otherwise. */
+function takeSqlite(statements: SqliteStatements, unit: ReserveUnit, quota: number): Refusal | null {
+  if (unit.tokenLimited && statements.takeFromToken.run({ id: unit.tokenId, quota }).changes === 0) return 'token'
+  if (statements.takeFromUser.run({ id: unit.userId, quota }).changes === 0) {
     // Both or neither: give the token back what was just taken from it.
-    if (unit.tokenLimited) statements.returnToToken.run({ id: unit.tokenId, quota: unit.quota })
+    if (unit.tokenLimited) statements.returnToToken.run({ id: unit.tokenId, quota })
     return 'user'
   }
   return null
+}
+
+function reserveOneSqlite(statements: SqliteStatements, unit: ReserveUnit): ReserveResult {
+  const refusal = takeSqlite(statements, unit, unit.quota)
+  if (!refusal) return { granted: unit.quota }
+  if (unit.minQuota >= unit.quota) return { refusedBy: refusal }
+  // Short of the whole amount: as much as both balances have, if that reaches the minimum. Read and taken in
+  // the caller's transaction, which SQLite runs alone.
+  const user = statements.userQuota.get({ id: unit.userId })?.quota ?? 0
+  const token = unit.tokenLimited ? (statements.tokenRemain.get({ id: unit.tokenId })?.remainQuota ?? 0) : Infinity
+  const left = Math.min(user, token, unit.quota)
+  if (left < unit.minQuota) return { refusedBy: token < unit.minQuota ? 'token' : 'user' }
+  const again = takeSqlite(statements, unit, left)
+  return again ? { refusedBy: again } : { granted: left }
+}
+
+/** The MySQL form of the short path above: both rows locked (token, then user), read, and taken from. */
+async function reserveWhatIsLeftMysql(database: Database & { dialect: 'mysql' }, unit: ReserveUnit): Promise<ReserveResult> {
+  const { mt } = database
+  return database.mysql.transaction(async (tx): Promise<ReserveResult> => {
+    let token = Infinity
+    if (unit.tokenLimited) {
+      const rows = await tx.select({ v: mt.tokens.remainQuota }).from(mt.tokens).where(eq(mt.tokens.id, unit.tokenId)).for('update')
+      token = Number(rows[0]?.v ?? 0)
+    }
+    const rows = await tx.select({ v: mt.users.quota }).from(mt.users).where(eq(mt.users.id, unit.userId)).for('update')
+    const user = Number(rows[0]?.v ?? 0)
+    const left = Math.min(user, token, unit.quota)
+    if (left < unit.minQuota) return { refusedBy: token < unit.minQuota ? 'token' : 'user' }
+    if (unit.tokenLimited) {
+      await tx.update(mt.tokens).set({ remainQuota: sql`${mt.tokens.remainQuota} - ${left}` }).where(eq(mt.tokens.id, unit.tokenId))
+    }
+    await tx.update(mt.users).set({ quota: sql`${mt.users.quota} - ${left}` }).where(eq(mt.users.id, unit.userId))
+    return { granted: left }
+  })
 }
 
 function lazy<T>(make: () => T): () => T {

@@ -1,13 +1,14 @@
 import { Type } from '@sinclair/typebox'
+import { MAX_QUOTA, MIN_QUOTA } from './limits.js'
 
 export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) })
 
-// 64-bit quota end to end, but JSON numbers are only exact to 2^53: the safe range is the limit.
+// The quota range (CONTRACT §4); the service also refuses a delta whose RESULT would leave it.
 export const QuotaAdjustmentBody = Type.Object(
   {
     delta: Type.Integer({
-      minimum: Number.MIN_SAFE_INTEGER,
-      maximum: Number.MAX_SAFE_INTEGER,
+      minimum: MIN_QUOTA,
+      maximum: MAX_QUOTA,
       not: { const: 0 },
       description: 'quota units to add (negative to take away); never 0',
     }),

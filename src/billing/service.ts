@@ -3,7 +3,8 @@ import type { Clock } from '../clock.js'
 import { ApiError, errors } from '../errors.js'
 import { INVALIDATE } from '../relay/seams.js'
 import type { UserRow, UsersRepository } from '../users/repository.js'
-import type { BillingRepository } from './repository.js'
+import { isQuota, MAX_QUOTA, QuotaRangeError } from './limits.js'
+import type { AdjustResult, BillingRepository } from './repository.js'
 
 export interface QuotaAdjustment {
   userId: number
@@ -17,10 +18,20 @@ export function createBillingService(deps: { repo: BillingRepository; users: Use
   return {
     /** Adds `delta` (may be negative) to a user's quota, recorded as an `adjustment` ledger row. */
     async adjustQuota(input: QuotaAdjustment): Promise<UserRow> {
-      if (!Number.isSafeInteger(input.delta) || input.delta === 0) {
-        throw errors.invalidRequest('delta must be a non-zero integer', 'delta')
+      if (!isQuota(input.delta) || input.delta === 0) {
+        throw errors.invalidRequest(`delta must be a non-zero integer within ±${MAX_QUOTA}`, 'delta')
       }
-      const result = await repo.adjust({ ...input, at: new Date(clock.now()) })
+      let result: AdjustResult
+      try {
+        result = await repo.adjust({ ...input, at: new Date(clock.now()) })
+      } catch (err) {
+        if (err instanceof QuotaRangeError) {
+          throw new ApiError(400, 'quota_out_of_range', `the user's quota is ${err.balance}; a delta of ${input.delta} would take it beyond ±${MAX_QUOTA}`, {
+            param: 'delta',
+          })
+        }
+        throw err
+      }
       if (!result.ok) {
         if (result.reason === 'not_found') throw errors.notFound('user')
         throw new ApiError(400, 'quota_below_zero', `the user's quota is ${result.quota ?? 0}; a delta of ${input.delta} would take it below zero`, {

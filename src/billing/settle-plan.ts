@@ -47,3 +47,45 @@ export function planSettlement(units: readonly SettleUnit[]): SettlePlan {
   const byId = <V>(map: Map<number, V>) => [...map].sort((a, b) => a[0] - b[0])
   return { tokens: byId(tokens), users: byId(users), channels: byId(channels) }
 }
+
+/** The users and tokens whose balances a batch needs: those of units whose cost passed their reservation. */
+export function needsBalances(units: readonly SettleUnit[]): { users: number[]; tokens: number[] } {
+  const users = new Set<number>()
+  const tokens = new Set<number>()
+  for (const unit of units) {
+    if (unit.cost <= unit.reserved) continue
+    users.add(unit.log.userId)
+    if (unit.tokenLimited) tokens.add(unit.log.tokenId)
+  }
+  const sorted = (set: Set<number>) => [...set].sort((a, b) => a - b)
+  return { users: sorted(users), tokens: sorted(tokens) }
+}
+
+/**
+ * Decides what each unit is charged (`log.quota`), in order, given the balances (after every open reservation)
+ * of the users and tokens `needsBalances` named. A cost within its reservation is charged in full. A cost beyond
+ * it takes the excess only as far as the balance can go down to minus the unit's overdraft (one increment); the
+ * rest is `forgiven`. So no settlement, however many run together, leaves a balance lower than that.
+ */
+export function chargeUnits(units: readonly SettleUnit[], users: Map<number, number>, tokens: Map<number, number>): void {
+  for (const unit of units) {
+    const { userId, tokenId } = unit.log
+    let charged = unit.cost
+    unit.forgiven = 0
+    const excess = unit.cost - unit.reserved
+    if (excess > 0) {
+      let room = Math.max(0, (users.get(userId) ?? 0) + unit.overdraft)
+      if (unit.tokenLimited) room = Math.min(room, Math.max(0, (tokens.get(tokenId) ?? 0) + unit.overdraft))
+      const taken = Math.min(excess, room)
+      charged = unit.reserved + taken
+      unit.forgiven = excess - taken
+    }
+    unit.log.quota = charged
+    // Later units of the same user or token see this one's effect.
+    const refund = unit.reserved - charged
+    const user = users.get(userId)
+    if (user !== undefined) users.set(userId, user + refund)
+    const token = tokens.get(tokenId)
+    if (unit.tokenLimited && token !== undefined) tokens.set(tokenId, token + refund)
+  }
+}

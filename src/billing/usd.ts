@@ -2,6 +2,8 @@
 // integers there, exactly once. Everything here is decimal-exact: amounts are parsed from
 // their decimal digits into micro-USD (bigint), never through binary floating point.
 
+import { MAX_QUOTA, MIN_QUOTA } from './limits.js';
+
 export const MICROS_PER_USD = 1_000_000n;
 const MAX_DECIMALS = 6;
 
@@ -73,8 +75,8 @@ export function usdMicrosToQuota(micros: bigint, quotaPerUsd: number): number {
   const scaled = (micros < 0n ? -micros : micros) * assertQuotaPerUsd(quotaPerUsd);
   const magnitude = (scaled + MICROS_PER_USD / 2n) / MICROS_PER_USD;
   const quota = micros < 0n ? -magnitude : magnitude;
-  if (quota > BigInt(Number.MAX_SAFE_INTEGER) || quota < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new RangeError('quota is beyond the safe integer range');
+  if (quota > BigInt(MAX_QUOTA) || quota < BigInt(MIN_QUOTA)) {
+    throw new RangeError('quota is beyond the quota range');
   }
   return Number(quota);
 }

@@ -27,10 +27,12 @@ export default fp(
     await app.cache.subscribe(INVALIDATE.channels, () => pool.scheduleReload())
 
     app.decorate('channelPool', pool)
+    // Models a channel names are known: their names may be metric labels.
+    app.metrics.addModelSource((model) => pool.knowsModel(model))
     app.decorate('channels', createChannelsService({ repo, pool, box, clock: app.clock, upstream: app.upstream }))
     app.addHook('onClose', async () => {
       await pool.close()
     })
   },
-  { name: 'channels', dependencies: ['db', 'cache', 'upstream'] },
+  { name: 'channels', dependencies: ['db', 'cache', 'upstream', 'metrics'] },
 )

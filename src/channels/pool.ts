@@ -28,6 +28,7 @@ export interface ChannelPoolDeps {
 export class MemoryChannelPool implements ChannelPool {
   private index = new ChannelIndex<RelayChannel>([])
   private byIdMap = new Map<number, RelayChannel>()
+  private knownModels = new Set<string>()
   private reloading: Promise<void> | null = null
   private reloadAgain = false
   private reloadTimer: NodeJS.Timeout | null = null
@@ -53,6 +54,11 @@ export class MemoryChannelPool implements ChannelPool {
 
   modelsForGroup(group: string): string[] {
     return this.index.modelsForGroup(group)
+  }
+
+  /** True when an enabled channel lists the model or maps it (`model_mapping` key); wildcard channels name none. */
+  knowsModel(model: string): boolean {
+    return this.knownModels.has(model)
   }
 
   async autoDisable(id: number, reason: string): Promise<void> {
@@ -128,6 +134,7 @@ export class MemoryChannelPool implements ChannelPool {
     }
     this.index = new ChannelIndex(channels)
     this.byIdMap = new Map(channels.map((c) => [c.id, c]))
+    this.knownModels = namedModels(channels)
   }
 
   private toRelayChannel(row: ChannelRow): RelayChannel | undefined {
@@ -166,4 +173,14 @@ export class MemoryChannelPool implements ChannelPool {
       }
     }
   }
+}
+
+/** Every model name the channels spell out: their `models` lists and their `model_mapping` keys (own keys only). */
+function namedModels(channels: readonly RelayChannel[]): Set<string> {
+  const names = new Set<string>()
+  for (const channel of channels) {
+    for (const model of channel.models) names.add(model)
+    for (const model of Object.keys(channel.modelMapping)) names.add(model)
+  }
+  return names
 }

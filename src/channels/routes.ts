@@ -13,7 +13,7 @@ import {
 /** CONTRACT §5 "Channels (admin)", mounted at /api/channel. */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const common = { tags: ['channels'], security: [{ session: [] }] }
-  app.addHook('preHandler', app.requireAdmin)
+  app.addHook('onRequest', app.requireAdmin)
 
   app.post('/', { schema: { ...common, body: CreateChannelBody, response: { 201: ChannelSchema } } }, async (request, reply) => {
     return reply.code(201).send(await app.channels.create(request.body))

@@ -1,11 +1,17 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { NO_LONE_SURROGATES } from '../infra/json-body.js'
+import { PageFields } from '../infra/pagination.js'
 
 const Name = Type.String({ minLength: 1, maxLength: 100 })
 const Key = Type.String({ minLength: 1, maxLength: 4096 })
 // The pattern gives a 400 with param 'base_url' for ftp:// and the like; the service also parses it as a URL.
 const BaseUrl = Type.String({ minLength: 8, maxLength: 512, pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$' })
-const ModelName = Type.String({ minLength: 1, maxLength: 128 })
-const GroupName = Type.String({ minLength: 1, maxLength: 64 })
+// Stored in JSON columns, which on MySQL refuse a lone UTF-16 surrogate (that was a 500): refused here with a 400.
+const ModelName = Type.String({ minLength: 1, maxLength: 128, pattern: NO_LONE_SURROGATES })
+const GroupName = Type.String({ minLength: 1, maxLength: 64, pattern: NO_LONE_SURROGATES })
+// A record's key schema only selects which keys its value schema applies to; additionalProperties: false
+// makes the key rule (1–128 characters, no lone surrogate) a rule.
+const MappedModel = Type.String({ pattern: '^[^\\ud800-\\udfff]{1,128}$' })
 
 const channelFields = {
   type: Type.String({ minLength: 1, maxLength: 32 }),
@@ -13,7 +19,7 @@ const channelFields = {
   key: Key,
   base_url: BaseUrl,
   models: Type.Array(ModelName, { maxItems: 1000 }),
-  model_mapping: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), ModelName),
+  model_mapping: Type.Record(MappedModel, ModelName, { additionalProperties: false }),
   groups: Type.Array(GroupName, { minItems: 1, maxItems: 100 }),
   priority: Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 }),
   // 0 is a standby channel: chosen only when every other channel of its priority is gone (see pickChannel).
@@ -43,8 +49,7 @@ export const ChannelIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maxi
 
 export const ListQuery = Type.Object(
   {
-    page: Type.Integer({ minimum: 1, default: 1 }),
-    page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    ...PageFields,
   },
   { additionalProperties: false },
 )

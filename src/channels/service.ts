@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { Clock } from '../clock.js'
 import { errors } from '../errors.js'
 import { getAdapter, type ChannelAdapter } from '../relay/adapters/index.js'
+import { upstreamModelOf } from '../relay/model-mapping.js'
 import { maskSecret, type SecretBox } from '../security/secrets.js'
 import type { MemoryChannelPool } from './pool.js'
 import type { ChannelRow, ChannelsRepository, NewChannel } from './repository.js'
@@ -164,7 +165,7 @@ export function createChannelsService(deps: ChannelsServiceDeps) {
       const row = await mustFind(id)
       const adapter = adapterFor(row.type)
       const model = requestedModel ?? row.models[0] ?? DEFAULT_TEST_MODEL
-      const upstreamModel = row.modelMapping[model] ?? model
+      const upstreamModel = upstreamModelOf(row.modelMapping, model)
       const body = { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1, stream: false }
       const started = performance.now()
       let status: number

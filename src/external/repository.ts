@@ -1,5 +1,7 @@
 import { and, count, desc, eq, isNull, sql } from 'drizzle-orm'
-import { affectedRows, insertedId, type Database } from '../db/client.js'
+import { assertQuotaSum } from '../billing/limits.js'
+import { insertedId, type Database } from '../db/client.js'
+import { equalsIgnoringCase, inIgnoringCase } from '../db/ignore-case.js'
 import type { NewUser, UserRow } from '../users/repository.js'
 
 export type TopupRow = Database['t']['topups']['$inferSelect']
@@ -43,18 +45,19 @@ export function createExternalRepository(database: Database) {
       return rows[0]
     },
 
-    /** Usernames among `candidates` already taken (deleted users included: the index is global). */
+    /** Usernames among `candidates` already taken, ignoring case, as lower case (deleted users included: the index is global). */
     async takenUsernames(candidates: string[]): Promise<Set<string>> {
       if (candidates.length === 0) return new Set()
       const rows = await db
         .select({ username: t.users.username })
         .from(t.users)
-        .where(sql`lower(${t.users.username}) in (${sql.join(candidates.map((c) => sql`${c.toLowerCase()}`), sql`, `)})`)
+        .where(inIgnoringCase(database, t.users.username, candidates))
       return new Set(rows.map((r) => r.username.toLowerCase()))
     },
 
+    /** Taken ignoring case, by any user but `exceptId`. */
     async emailTaken(email: string, exceptId?: number): Promise<boolean> {
-      const rows = await db.select({ id: t.users.id }).from(t.users).where(eq(t.users.email, email)).limit(1)
+      const rows = await db.select({ id: t.users.id }).from(t.users).where(equalsIgnoringCase(database, t.users.email, email)).limit(1)
       return rows.length > 0 && rows[0]!.id !== exceptId
     },
 
@@ -95,33 +98,41 @@ export function createExternalRepository(database: Database) {
      * The exactly-once credit: the ledger row and the quota change commit together or not at all.
      * A second insert of the same payment_id fails on the unique index — also when it raced this
      * one from another request or another instance — and the caller reads the winner's row.
-     * Returns the user's quota after the credit.
+     * A credit that would take the balance out of the quota range throws QuotaRangeError and writes
+     * nothing. Returns the user's quota after the credit.
      */
     async creditTopup(topup: NewTopup): Promise<number> {
       const row = { ...topup, kind: 'topup' }
       if (database.dialect === 'sqlite') {
         return database.sqlite.transaction((tx) => {
           tx.insert(t.topups).values(row).run()
-          const updated = tx
-            .update(t.users)
+          const user = tx.select({ quota: t.users.quota }).from(t.users).where(and(eq(t.users.id, topup.userId), live)).get()
+          if (!user) throw new UserGoneError()
+          // The new balance must stay within the quota range; throwing rolls the ledger row back.
+          assertQuotaSum(Number(user.quota), topup.quota)
+          tx.update(t.users)
             .set({ quota: sql`${t.users.quota} + ${topup.quota}`, updatedAt: topup.createdAt })
-            .where(and(eq(t.users.id, topup.userId), live))
+            .where(eq(t.users.id, topup.userId))
             .run()
-          if (affectedRows(updated) !== 1) throw new UserGoneError()
-          const user = tx.select({ quota: t.users.quota }).from(t.users).where(eq(t.users.id, topup.userId)).all()[0]
-          return Number(user?.quota ?? 0)
+          return Number(user.quota) + topup.quota
         })
       }
       const mt = database.mt
       return database.mysql.transaction(async (tx) => {
         await tx.insert(mt.topups).values(row)
-        const updated = await tx
+        const users = await tx
+          .select({ quota: mt.users.quota })
+          .from(mt.users)
+          .where(and(eq(mt.users.id, topup.userId), isNull(mt.users.deletedAt)))
+          .for('update')
+        const user = users[0]
+        if (!user) throw new UserGoneError()
+        assertQuotaSum(Number(user.quota), topup.quota)
+        await tx
           .update(mt.users)
           .set({ quota: sql`${mt.users.quota} + ${topup.quota}`, updatedAt: topup.createdAt })
-          .where(and(eq(mt.users.id, topup.userId), isNull(mt.users.deletedAt)))
-        if (affectedRows(updated) !== 1) throw new UserGoneError()
-        const users = await tx.select({ quota: mt.users.quota }).from(mt.users).where(eq(mt.users.id, topup.userId))
-        return Number(users[0]?.quota ?? 0)
+          .where(eq(mt.users.id, topup.userId))
+        return Number(user.quota) + topup.quota
       })
     },
 

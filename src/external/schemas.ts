@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_QUOTA } from '../billing/limits.js'
+import { NO_LONE_SURROGATES } from '../infra/json-body.js'
+import { PageFields } from '../infra/pagination.js'
 import { Email, Username } from '../users/schemas.js'
 
 // Partner ids travel in URL paths and are compared by unique indexes: no whitespace at all, so
@@ -49,8 +52,8 @@ export const TokenBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     expires_in_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, default: 365 })),
     unlimited_quota: Type.Optional(Type.Boolean()),
-    remain_quota: Type.Optional(Type.Integer({ minimum: 0 })),
-    models: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 200 })),
+    remain_quota: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_QUOTA })),
+    models: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: NO_LONE_SURROGATES }), { maxItems: 200 })),
   },
   { additionalProperties: false },
 )
@@ -68,8 +71,7 @@ export const StatsQuery = Type.Object(
 
 export const PageQuery = Type.Object(
   {
-    page: Type.Integer({ minimum: 1, default: 1 }),
-    page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    ...PageFields,
   },
   { additionalProperties: false },
 )

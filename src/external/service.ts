@@ -4,16 +4,24 @@ import type { Config } from '../config.js'
 import type { LogsService } from '../logs/plugin.js'
 import type { CreatedToken, TokensService } from '../tokens/service.js'
 import { ApiError, errors } from '../errors.js'
+import { MAX_QUOTA, QuotaRangeError } from '../billing/limits.js'
 import { formatMicros, parseUsdMicros, quotaToUsd, UsdFormatError, usdMicrosToQuota } from '../billing/usd.js'
+import { UNIQUE, violatedUnique } from '../db/unique-violation.js'
+import { findJsonProblem } from '../infra/json-body.js'
 import { INVALIDATE } from '../relay/seams.js'
 import type { NewUser, UserRow } from '../users/repository.js'
 import { UserGoneError, type ExternalRepository, type TopupRow } from './repository.js'
 import type { ExternalUserViewT, StatsResultT, SyncInput, TokenInput, TopupInput } from './schemas.js'
-import { UNIQUE, violatedUnique } from './unique-violation.js'
 import { randomUsername, usernameCandidates } from './username.js'
 import { parseBound } from '../logs/range.js'
 
 const MAX_TOPUP_MICROS = 100_000n * 1_000_000n
+/**
+ * `external_data` is stored in a JSON column, and MariaDB's JSON refuses values nested deeper than 32 levels
+ * as it counts them (a value inside 31 objects or arrays); MySQL 8 allows 100. The stricter one is the limit,
+ * so a partner gets a 400 on every backend rather than a 500 on one.
+ */
+const EXTERNAL_DATA_MAX_DEPTH = 31
 
 export interface ExternalServiceDeps {
   repo: ExternalRepository
@@ -163,6 +171,16 @@ export function createExternalService({ repo, config, clock, cache, tokens, logs
     }
   }
 
+  /** amount → quota; beyond the quota range (only with a very large QUOTA_PER_USD) → 400. */
+  function topupQuota(micros: bigint): number {
+    try {
+      return usdMicrosToQuota(micros, config.quotaPerUsd)
+    } catch (err) {
+      if (err instanceof RangeError) throw errors.invalidRequest(`amount_usd is worth more than ${MAX_QUOTA} quota`, 'amount_usd')
+      throw err
+    }
+  }
+
   async function duplicateOutcome(existing: TopupRow, user: UserRow, input: TopupInput, micros: bigint): Promise<TopupOutcome> {
     if (existing.kind !== 'topup' || existing.userId !== user.id || BigInt(existing.amountMicros ?? -1) !== micros) {
       throw errors.conflict(
@@ -186,6 +204,8 @@ export function createExternalService({ repo, config, clock, cache, tokens, logs
   return {
     /** Creates (→ created: true) or updates the user mapped to `external_user_id`. */
     async sync(input: SyncInput): Promise<{ created: boolean; user: ExternalUserViewT }> {
+      const problem = findJsonProblem(input.external_data, EXTERNAL_DATA_MAX_DEPTH, { strings: true })
+      if (problem !== null) throw errors.invalidRequest(`external_data: ${problem}`, 'external_data')
       const existing = await repo.findByExternalId(input.external_user_id, { includeDeleted: true })
       if (existing?.deletedAt) {
         throw errors.conflict('external_user_deleted', 'the user with this external_user_id was deleted by an administrator', 'external_user_id')
@@ -202,7 +222,7 @@ export function createExternalService({ repo, config, clock, cache, tokens, logs
     async topup(input: TopupInput): Promise<TopupOutcome> {
       const micros = parseTopupAmount(input.amount_usd)
       const user = await requireUser(input.external_user_id)
-      const addedQuota = usdMicrosToQuota(micros, config.quotaPerUsd)
+      const addedQuota = topupQuota(micros)
       try {
         const quota = await repo.creditTopup({
           userId: user.id,
@@ -223,6 +243,11 @@ export function createExternalService({ repo, config, clock, cache, tokens, logs
         }
       } catch (err) {
         if (err instanceof UserGoneError) throw userNotFound()
+        if (err instanceof QuotaRangeError) {
+          throw new ApiError(400, 'quota_out_of_range', `this top-up would take the user's quota beyond ${MAX_QUOTA}; nothing was credited`, {
+            param: 'amount_usd',
+          })
+        }
         if (!violatedUnique(err, UNIQUE.paymentId)) throw err
         const existing = await repo.findTopupByPaymentId(input.payment_id)
         if (!existing) throw err

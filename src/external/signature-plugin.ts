@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiError, errors } from '../errors.js'
+import { errors } from '../errors.js'
+import { parseJsonBody } from '../infra/json-body.js'
 import { canonicalString, verifySignature } from './signature.js'
 
 declare module 'fastify' {
@@ -34,8 +35,9 @@ const badSignature = (message: string) => errors.unauthorized('invalid_signature
  * 2. parsing: the JSON parser keeps the raw bytes and does NOT parse them; any other content type → 415.
  * 3. preValidation: headers well formed → signature over the raw bytes (401 `invalid_signature`) →
  *    timestamp within the skew (401 `stale_timestamp`) → nonce first use (401 `nonce_reused`; only
- *    now, so unsigned requests cannot burn a partner's nonces) → JSON.parse (400 when broken; a
- *    broken body with a bad signature is 401 first) → schema validation runs on the parsed body.
+ *    now, so unsigned requests cannot burn a partner's nonces) → the app's JSON parsing (400 when
+ *    broken, nested deeper than 64 levels or poisoned; a broken body with a bad signature is 401
+ *    first) → schema validation runs on the parsed body.
  */
 export default fp(
   async (app) => {
@@ -88,16 +90,8 @@ export default fp(
         throw errors.unauthorized('nonce_reused', 'this X-Nonce was already used; sign the request again with a new nonce')
       }
 
-      if (request.rawBody !== null) request.body = parseJson(request.rawBody)
+      if (request.rawBody !== null) request.body = parseJsonBody(request.rawBody.toString('utf8'))
     })
   },
   { name: 'external-signature', dependencies: ['cache'] },
 )
-
-function parseJson(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8')) as unknown
-  } catch {
-    throw new ApiError(400, 'invalid_request', 'request body is not valid JSON')
-  }
-}

@@ -1,5 +1,18 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { errors } from '../errors.js'
+
+/** The label every model the gateway does not know is counted under. */
+export const OTHER_MODEL = 'other'
+/** A known model name is at most this long (CONTRACT §3); anything longer is never a label. */
+export const MAX_MODEL_LABEL_LENGTH = 128
+/** Distinct model label values at most; later newcomers count as `other`, whatever their source says. */
+export const MAX_MODEL_LABELS = 1000
+
+/** Answers whether the gateway knows a model (a price row of its own, a channel listing it). Memory only. */
+export type ModelSource = (model: string) => boolean
 
 export interface Metrics {
   registry: Registry
@@ -10,6 +23,21 @@ export interface Metrics {
   upstreamErrors: Counter<'channel' | 'reason'>
   tokens: Counter<'model' | 'kind'>
   quota: Counter<'model'>
+  /** Settlements whose usage-log row had to be reduced (`reduced_row`) or that failed outright (`unsettled`). */
+  settlementFailures: Counter<'kind'>
+  /** Quota a settlement could not charge because the balance was exhausted (beyond one increment below zero). */
+  quotaForgiven: Counter
+  /**
+   * The `model` label value for a client-chosen model name: the name itself when a registered source
+   * knows it (and the label set has room), else `other`. Bound to its object; safe to pass around.
+   */
+  modelLabel(model: string): string
+  /** Registers a source of known models; plugins registered after this one call it. */
+  addModelSource(source: ModelSource): void
+  /** Requests waiting for a connection to an upstream origin held at UPSTREAM_MAX_CONNECTIONS (sampled each second). */
+  upstreamQueued: Gauge<'origin'>
+  /** Seconds in which an upstream origin's connections were all in use at UPSTREAM_MAX_CONNECTIONS. */
+  upstreamSaturated: Counter<'origin'>
 }
 
 declare module 'fastify' {
@@ -18,6 +46,44 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     startedAt: bigint
+  }
+}
+
+/**
+ * Model labels from a bounded set: a label value is admitted once, when a source knows the model, up to
+ * MAX_MODEL_LABELS values. An admitted value stays (its series already exist in the registry), so
+ * removing a price later does not split one model's series across two labels.
+ */
+export function createModelLabels(limit = MAX_MODEL_LABELS) {
+  const sources: ModelSource[] = []
+  const admitted = new Set<string>()
+  const known = (model: string): boolean => sources.some((source) => source(model))
+  return {
+    addModelSource(source: ModelSource): void {
+      sources.push(source)
+    },
+    modelLabel(model: string): string {
+      if (typeof model !== 'string' || model.length === 0 || model.length > MAX_MODEL_LABEL_LENGTH) return OTHER_MODEL
+      if (admitted.has(model)) return model
+      if (admitted.size >= limit || !known(model)) return OTHER_MODEL
+      admitted.add(model)
+      return model
+    },
+  }
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
+
+/** `/metrics` with METRICS_TOKEN set: `Authorization: Bearer <token>`, compared in constant time. */
+function metricsGuard(token: string) {
+  const expected = digest(token)
+  return async (request: FastifyRequest): Promise<void> => {
+    const header = request.headers.authorization ?? ''
+    const given = header.slice(0, 7).toLowerCase() === 'bearer ' ? header.slice(7).trim() : ''
+    // Equal-length digests, so neither the token's length nor its prefix leaks through timing.
+    if (!given || !timingSafeEqual(digest(given), expected)) {
+      throw errors.unauthorized('invalid_metrics_token', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>')
+    }
   }
 }
 
@@ -39,6 +105,11 @@ export default fp(
       upstreamErrors: new Counter({ name: 'nexus_upstream_errors_total', help: 'Upstream failures by channel', labelNames: ['channel', 'reason'], registers: [registry] }),
       tokens: new Counter({ name: 'nexus_tokens_total', help: 'Tokens metered', labelNames: ['model', 'kind'], registers: [registry] }),
       quota: new Counter({ name: 'nexus_quota_total', help: 'Quota charged', labelNames: ['model'], registers: [registry] }),
+      settlementFailures: new Counter({ name: 'nexus_settlement_failures_total', help: 'Settlements with a reduced usage-log row, or not settled', labelNames: ['kind'], registers: [registry] }),
+      quotaForgiven: new Counter({ name: 'nexus_quota_forgiven_total', help: 'Quota left uncharged because the balance was exhausted', registers: [registry] }),
+      ...createModelLabels(),
+      upstreamQueued: new Gauge({ name: 'nexus_upstream_queued_requests', help: 'Requests waiting for a connection to an upstream origin at UPSTREAM_MAX_CONNECTIONS', labelNames: ['origin'], registers: [registry] }),
+      upstreamSaturated: new Counter({ name: 'nexus_upstream_saturated_seconds_total', help: 'Seconds in which an upstream origin had all UPSTREAM_MAX_CONNECTIONS connections in use', labelNames: ['origin'], registers: [registry] }),
     }
     app.decorate('metrics', metrics)
     app.decorateRequest('startedAt', 0n)
@@ -52,7 +123,9 @@ export default fp(
       metrics.httpRequests.inc(labels)
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - request.startedAt) / 1e9)
     })
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const token = app.config.metricsToken
+    const onRequest = token ? metricsGuard(token) : undefined
+    app.get('/metrics', { schema: { hide: true }, onRequest }, async (_request, reply) => {
       reply.type(registry.contentType)
       return registry.metrics()
     })

@@ -9,7 +9,7 @@ const session = { tags: ['logs'], security: [{ session: [] }] }
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/self',
-    { preHandler: app.requireUser, schema: { ...session, querystring: SelfLogQuery, response: { 200: UsageLogPage } } },
+    { onRequest: app.requireUser, schema: { ...session, querystring: SelfLogQuery, response: { 200: UsageLogPage } } },
     async (request) => {
       const q = request.query
       // The caller's own rows only: a token_id of someone else's token simply matches nothing.
@@ -20,7 +20,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/',
-    { preHandler: app.requireAdmin, schema: { ...session, querystring: AdminLogQuery, response: { 200: UsageLogPage } } },
+    { onRequest: app.requireAdmin, schema: { ...session, querystring: AdminLogQuery, response: { 200: UsageLogPage } } },
     async (request) => {
       const q = request.query
       const filter = {
@@ -37,7 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/stat',
-    { preHandler: app.requireUser, schema: { ...session, querystring: StatQuery, response: { 200: StatsSchema } } },
+    { onRequest: app.requireUser, schema: { ...session, querystring: StatQuery, response: { 200: StatsSchema } } },
     async (request) => {
       const q = request.query
       const { user } = authOf(request)

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { PageFields } from '../infra/pagination.js'
 
 const Id = Type.Integer({ minimum: 1 })
 /** An ISO-8601 date or date-time (UTC unless it names an offset); both bounds are inclusive. */
@@ -10,14 +11,10 @@ const common = {
   from: Type.Optional(Instant),
   to: Type.Optional(Instant),
 }
-const paging = {
-  page: Type.Integer({ minimum: 1, default: 1 }),
-  page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-}
 
-export const SelfLogQuery = Type.Object({ ...common, ...paging }, { additionalProperties: false })
+export const SelfLogQuery = Type.Object({ ...common, ...PageFields }, { additionalProperties: false })
 export const AdminLogQuery = Type.Object(
-  { ...common, ...paging, user_id: Type.Optional(Id), channel_id: Type.Optional(Id) },
+  { ...common, ...PageFields, user_id: Type.Optional(Id), channel_id: Type.Optional(Id) },
   { additionalProperties: false },
 )
 export const StatQuery = Type.Object(

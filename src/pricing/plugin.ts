@@ -16,6 +16,8 @@ export default fp(
     if (await pricing.seedIfFresh()) app.log.info('fresh database: starter price list written')
     await pricing.start()
     app.decorate('pricing', pricing)
+    // Admin-priced models are known: their names may be metric labels.
+    app.metrics.addModelSource((model) => pricing.hasOwnPrice(model))
   },
-  { name: 'pricing', dependencies: ['db', 'cache'] },
+  { name: 'pricing', dependencies: ['db', 'cache', 'metrics'] },
 )

@@ -23,28 +23,28 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/', { schema: { tags: ['pricing'], response: { 200: PriceListSchema } } }, async () => ({ data: app.pricing.list() }))
 
   // Group ratios come first: the static `groups` segment wins over the model wildcard below.
-  app.get('/groups', { preHandler: app.requireAdmin, schema: { ...admin, response: { 200: GroupRatioListSchema } } }, async () => ({
+  app.get('/groups', { onRequest: app.requireAdmin, schema: { ...admin, response: { 200: GroupRatioListSchema } } }, async () => ({
     data: app.pricing.listGroups(),
   }))
 
   app.put(
     '/groups/:name',
-    { preHandler: app.requireAdmin, schema: { ...admin, params: GroupParams, body: GroupRatioBody, response: { 200: GroupRatioSchema } } },
+    { onRequest: app.requireAdmin, schema: { ...admin, params: GroupParams, body: GroupRatioBody, response: { 200: GroupRatioSchema } } },
     async (request) => app.pricing.setGroupRatio(request.params.name, request.body.ratio),
   )
 
-  app.delete('/groups/:name', { preHandler: app.requireAdmin, schema: { ...admin, params: GroupParams } }, async (request, reply) => {
+  app.delete('/groups/:name', { onRequest: app.requireAdmin, schema: { ...admin, params: GroupParams } }, async (request, reply) => {
     await app.pricing.removeGroupRatio(request.params.name)
     return reply.code(204).send()
   })
 
   app.put(
     '/*',
-    { preHandler: app.requireAdmin, schema: { ...admin, params: ModelParams, body: PriceBody, response: { 200: PriceSchema } } },
+    { onRequest: app.requireAdmin, schema: { ...admin, params: ModelParams, body: PriceBody, response: { 200: PriceSchema } } },
     async (request) => app.pricing.setPrice(modelOf(request.params), request.body),
   )
 
-  app.delete('/*', { preHandler: app.requireAdmin, schema: { ...admin, params: ModelParams } }, async (request, reply) => {
+  app.delete('/*', { onRequest: app.requireAdmin, schema: { ...admin, params: ModelParams } }, async (request, reply) => {
     await app.pricing.removePrice(modelOf(request.params))
     return reply.code(204).send()
   })

@@ -114,6 +114,11 @@ export function createPricingService(deps: { repo: PricingRepository; cache: Cac
       return prices.get(model) ?? prices.get(DEFAULT_PRICE_MODEL)
     },
 
+    /** True when the model has a price row of its own (the default price `*` does not count). Memory only. */
+    hasOwnPrice(model: string): boolean {
+      return model !== DEFAULT_PRICE_MODEL && prices.has(model)
+    },
+
     /** The group's ratio in millionths; a group without a ratio counts 1. Memory only. */
     ratioOf(group: string): number {
       return ratios.get(group) ?? RATIO_ONE

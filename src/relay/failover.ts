@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { ApiError } from '../errors.js'
 import { getAdapter, type ChannelAdapter } from './adapters/index.js'
 import { pickChannel } from './channel-picker.js'
+import { upstreamModelOf } from './model-mapping.js'
 import type { RelayChannel } from './seams.js'
 import { callUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-call.js'
 
@@ -51,13 +52,17 @@ export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPla
       lastFailure = new ApiError(502, 'upstream_error', `channel type '${channel.type}' is not supported`)
       continue
     }
-    const upstreamModel = channel.modelMapping[plan.model] ?? plan.model
+    const upstreamModel = upstreamModelOf(channel.modelMapping, plan.model)
+    // Built outside the try below: whatever the gateway throws while building a request is its own error (a 500,
+    // or the client's 400), never a channel failure, and no reason to try another channel (CONTRACT §6).
+    const upstreamRequest = plan.buildRequest(channel, adapter, upstreamModel)
     const attemptStarted = performance.now()
     let response: UpstreamResponse
     try {
-      response = await callUpstream(app.upstream, plan.buildRequest(channel, adapter, upstreamModel), signal)
+      response = await callUpstream(app.upstream, upstreamRequest, signal)
     } catch (err) {
       if (signal.aborted) throw new ClientGoneError()
+      if (isGatewaySide(err)) throw err
       lastFailure = transportFailure(err, app.config.upstreamFirstByteTimeoutMs)
       app.metrics.upstreamErrors.inc({ channel: String(channel.id), reason: lastFailure.statusCode === 504 ? 'timeout' : 'connect' })
       continue
@@ -78,6 +83,12 @@ export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPla
 
 export function noChannel(model: string): ApiError {
   return new ApiError(500, 'no_available_channel', `no available channel for model '${model}'`, { retry: false, type: 'api_error' })
+}
+
+/** undici refusing the request it was handed (a bad header, a bad body type): the gateway's fault, not the upstream's. */
+function isGatewaySide(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : ''
+  return code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code.startsWith('ERR_INVALID_')
 }
 
 function transportFailure(err: unknown, timeoutMs: number): ApiError {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 import { errors } from '../errors.js'
 import { peekMultipartModel } from './multipart.js'
 import { principalOf } from './principal.js'
-import { readJsonBody, upstreamJsonBody, type RelayEndpoint } from './request.js'
+import { assertModelName, readJsonBody, upstreamJsonBody, type RelayEndpoint } from './request.js'
 import { relay } from './relay.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -13,7 +13,7 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export function relayJson(app: FastifyInstance, endpoint: RelayEndpoint): Handler {
   return async (request, reply) => {
     const principal = principalOf(request)
-    const body = readJsonBody(endpoint, request.body)
+    const body = readJsonBody(endpoint, request.body, jsonTextOf(request))
     app.relayKeys.assertModelAllowed(principal, body.model)
     await relay(app, request, reply, {
       endpoint,
@@ -21,10 +21,14 @@ export function relayJson(app: FastifyInstance, endpoint: RelayEndpoint): Handle
       model: body.model,
       stream: body.stream,
       clientWantsUsage: body.clientWantsUsage,
-      promptTokensEstimate: body.promptTokensEstimate,
+      promptTokensBound: body.promptTokensBound,
+      countPromptTokens: () => app.promptCounter.count(body.json, body.textLength),
       maxCompletionTokens: body.maxCompletionTokens,
+      choices: body.choices,
+      generates: endpoint.completionLimitField !== undefined,
       replayable: true,
-      body: (_channel, adapter, upstreamModel) => upstreamJsonBody(endpoint, body, upstreamModel, adapter),
+      body: (_channel, adapter, upstreamModel, reservation) =>
+        upstreamJsonBody(endpoint, body, upstreamModel, adapter, reservation.completionCap),
     })
   }
 }
@@ -42,6 +46,7 @@ export function relayUpload(app: FastifyInstance, endpoint: RelayEndpoint): Hand
     const query = request.query as Record<string, unknown> | undefined
     const modelParam = typeof query?.model === 'string' && query.model ? query.model : undefined
     const peek = await peekMultipartModel(request.body, app.config.bodyLimitBytes, modelParam)
+    assertModelName(peek.model)
     app.relayKeys.assertModelAllowed(principal, peek.model)
     const length = request.headers['content-length']
     await relay(app, request, reply, {
@@ -50,13 +55,21 @@ export function relayUpload(app: FastifyInstance, endpoint: RelayEndpoint): Hand
       model: peek.model,
       stream: false,
       clientWantsUsage: false,
-      promptTokensEstimate: 0,
+      promptTokensBound: 0,
+      countPromptTokens: async () => 0,
       maxCompletionTokens: null,
+      choices: 1,
+      generates: false,
       replayable: false,
       body: () => peek.body,
       extraHeaders: length ? { 'content-length': length } : undefined,
     })
   }
+}
+
+/** The JSON text the body was parsed from (its size bounds the prompt); re-serialised only if the parser kept none. */
+function jsonTextOf(request: FastifyRequest): string {
+  return typeof request.jsonText === 'string' ? request.jsonText : JSON.stringify(request.body) ?? ''
 }
 
 /** Hands multipart bodies to the route as the raw stream; refuses a declared length over the limit up front. */

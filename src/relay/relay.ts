@@ -9,8 +9,8 @@ import { ClientGoneError, forwardWithFailover, noChannel } from './failover.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { relayBody } from './passthrough.js'
 import type { RelayEndpoint } from './request.js'
-import type { Meter, MeterOutcome, MeterRequest, RelayChannel, RelayPrincipal } from './seams.js'
-import { relaySse } from './stream.js'
+import type { Meter, MeterOutcome, MeterRequest, RelayChannel, RelayPrincipal, Reservation } from './seams.js'
+import { relaySse, type StreamBudget } from './stream.js'
 
 export interface RelayJob {
   endpoint: RelayEndpoint
@@ -19,20 +19,32 @@ export interface RelayJob {
   /** The client asked for a stream. */
   stream: boolean
   clientWantsUsage: boolean
-  promptTokensEstimate: number
+  promptTokensBound: number
+  countPromptTokens(): Promise<number>
   maxCompletionTokens: number | null
+  choices: number
+  generates: boolean
   /** False for a body that can be sent once only (a streamed upload). */
   replayable: boolean
   /** The body one channel gets (the model mapped for it). */
-  body(channel: RelayChannel, adapter: ChannelAdapter, upstreamModel: string): Buffer | Readable
+  body(channel: RelayChannel, adapter: ChannelAdapter, upstreamModel: string, reservation: Reservation): Buffer | Readable
   /** Request headers to send besides the filtered client headers (e.g. a streamed upload's length). */
   extraHeaders?: Record<string, string>
 }
 
 /** Until billing is installed every request is free: reserving and settling do nothing. */
 const FREE: Meter = {
-  reserve: async () => ({ quota: 0 }),
+  reserve: async () => ({ quota: 0, coveredCompletionTokens: Infinity, completionCap: null }),
+  extend: async () => true,
   settle: async () => {},
+}
+
+/** What a stream needs of the meter: how far its reservation reaches, and a way to extend it. */
+function streamBudget(meter: Meter, request: MeterRequest, reservation: Reservation): StreamBudget {
+  return {
+    covered: () => reservation.coveredCompletionTokens,
+    extend: (completionTokens) => meter.extend(request, reservation, completionTokens),
+  }
 }
 
 function meterOf(app: FastifyInstance): Meter {
@@ -53,8 +65,11 @@ export async function relay(app: FastifyInstance, request: FastifyRequest, reply
     model: job.model,
     endpoint: job.endpoint.path,
     stream: job.stream,
-    promptTokensEstimate: job.promptTokensEstimate,
+    promptTokensBound: job.promptTokensBound,
+    countPromptTokens: job.countPromptTokens,
     maxCompletionTokens: job.maxCompletionTokens,
+    choices: job.choices,
+    generates: job.generates,
   }
   const reservation = await meter.reserve(meterRequest)
 
@@ -87,17 +102,21 @@ export async function relay(app: FastifyInstance, request: FastifyRequest, reply
         model: job.model,
         candidates,
         replayable: job.replayable,
-        buildRequest: (channel, adapter, upstreamModel) => ({
-          url: new URL(adapter.url(channel.baseUrl || adapter.defaultBaseUrl, request.url)),
-          method: 'POST',
-          headers: upstreamRequestHeaders(request.headers, {
-            ...authorizationOf(adapter, channel.key),
-            requestId: request.id,
-            extra: { ...job.extraHeaders, ...adapter.authHeaders(channel.key) },
-          }),
-          body: job.body(channel, adapter, upstreamModel),
-          headersTimeoutMs: app.config.upstreamFirstByteTimeoutMs,
-        }),
+        buildRequest: (channel, adapter, upstreamModel) => {
+          // The adapter's auth header is what the upstream sees; `authorization` is only the fallback slot.
+          const auth = adapter.authHeaders(channel.key)
+          return {
+            url: new URL(adapter.url(channel.baseUrl || adapter.defaultBaseUrl, request.url)),
+            method: 'POST',
+            headers: upstreamRequestHeaders(request.headers, {
+              authorization: auth.authorization ?? `Bearer ${channel.key}`,
+              requestId: request.id,
+              extra: job.extraHeaders ? { ...job.extraHeaders, ...auth } : auth,
+            }),
+            body: job.body(channel, adapter, upstreamModel, reservation),
+            headersTimeoutMs: app.config.upstreamFirstByteTimeoutMs,
+          }
+        },
       },
       clientGone.signal,
     )
@@ -109,7 +128,13 @@ export async function relay(app: FastifyInstance, request: FastifyRequest, reply
     // on the way; other bodies are relayed as they are and read for usage at the end.
     const result: RelayResult =
       job.stream && contentType.startsWith('text/event-stream')
-        ? await relaySse(reply, forwarded.response, job, clientGone.signal)
+        ? await relaySse(reply, forwarded.response, {
+            endpoint: job.endpoint,
+            clientWantsUsage: job.clientWantsUsage,
+            countPromptTokens: job.countPromptTokens,
+            choices: job.choices,
+            budget: streamBudget(meter, meterRequest, reservation),
+          }, clientGone.signal)
         : await relayBody(reply, forwarded.response, clientGone.signal)
     Object.assign(outcome, result)
   } catch (err) {
@@ -132,11 +157,6 @@ export async function relay(app: FastifyInstance, request: FastifyRequest, reply
   }
 }
 
-/** The adapter's auth header is what the upstream sees; `authorization` is only the fallback slot. */
-function authorizationOf(adapter: ChannelAdapter, key: string): { authorization: string } {
-  return { authorization: adapter.authHeaders(key).authorization ?? `Bearer ${key}` }
-}
-
 async function settle(
   app: FastifyInstance,
   meter: Meter,
@@ -153,8 +173,8 @@ async function settle(
 }
 
 function record(app: FastifyInstance, job: RelayJob, outcome: MeterOutcome, served: boolean): void {
-  // Client-chosen names that no channel serves stay out of the labels, so they cannot grow the metric set.
-  const model = served ? job.model : '(unserved)'
+  // Labels come from a bounded set: a model the gateway does not know is counted as `other`.
+  const model = served ? app.metrics.modelLabel(job.model) : '(unserved)'
   app.metrics.relayRequests.inc({ model, status: String(outcome.status) })
   app.metrics.relayDuration.observe({ model, stream: String(job.stream) }, outcome.latencyMs / 1000)
   if (outcome.usage) {

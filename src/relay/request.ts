@@ -1,8 +1,8 @@
 // What the relay needs to know about a client's request, read loosely (CONTRACT §3, STYLE habit 4): only the
 // fields the gateway itself depends on are checked; every other field is kept and forwarded untouched.
-import { estimatePromptTokens } from '../billing/tokens-count.js'
 import { errors } from '../errors.js'
 import type { ChannelAdapter } from './adapters/index.js'
+import { promptTokensBound } from './prompt-bound.js'
 
 export interface RelayEndpoint {
   /** The public and upstream path, e.g. `/v1/chat/completions`. */
@@ -11,13 +11,15 @@ export interface RelayEndpoint {
   kind: 'chat' | 'completions' | 'embeddings' | 'passthrough'
   /** OpenAI's own default when the body names no model (moderations, images); absent → `model` is required. */
   defaultModel?: string
+  /** The body field that limits the completion, when the endpoint generates text (the meter reserves for it). */
+  completionLimitField?: 'max_tokens' | 'max_output_tokens'
 }
 
 export const ENDPOINTS = {
-  chat: { path: '/v1/chat/completions', kind: 'chat' },
-  completions: { path: '/v1/completions', kind: 'completions' },
+  chat: { path: '/v1/chat/completions', kind: 'chat', completionLimitField: 'max_tokens' },
+  completions: { path: '/v1/completions', kind: 'completions', completionLimitField: 'max_tokens' },
   embeddings: { path: '/v1/embeddings', kind: 'embeddings' },
-  responses: { path: '/v1/responses', kind: 'passthrough' },
+  responses: { path: '/v1/responses', kind: 'passthrough', completionLimitField: 'max_output_tokens' },
   moderations: { path: '/v1/moderations', kind: 'passthrough', defaultModel: 'omni-moderation-latest' },
   images: { path: '/v1/images/generations', kind: 'passthrough', defaultModel: 'dall-e-2' },
   speech: { path: '/v1/audio/speech', kind: 'passthrough' },
@@ -31,24 +33,51 @@ export interface RelayBody {
   stream: boolean
   /** The client asked for `stream_options.include_usage`: the usage chunk is passed on only then. */
   clientWantsUsage: boolean
+  /** The client's completion limit per choice, or null. */
   maxCompletionTokens: number | null
-  promptTokensEstimate: number
+  /** `n`: completions per request. */
+  choices: number
+  /** Upper bound of the prompt's tokens, from the body's size (see prompt-bound.ts). */
+  promptTokensBound: number
+  /** Characters of the JSON text the body was parsed from. */
+  textLength: number
   json: JsonObject
 }
+
+/** Model names as providers spell them (`gpt-4o`, `deepseek-ai/DeepSeek-V3`, `llama3.1:8b`, `@cf/meta/llama-3`). */
+const MODEL_NAME = /^[A-Za-z0-9@][A-Za-z0-9._:/@+-]{0,127}$/
+
+/** Completion limits beyond any model's output: refused rather than reserved (and overflowing the cost). */
+export const MAX_COMPLETION_TOKENS = 10_000_000
+/** OpenAI accepts at most 128 choices per request. */
+const MAX_CHOICES = 128
+const LIMIT_FIELDS = ['max_completion_tokens', 'max_tokens', 'max_output_tokens'] as const
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** Validates a parsed JSON body for `endpoint`; throws 400 `invalid_request` naming the field. */
-export function readJsonBody(endpoint: RelayEndpoint, body: unknown): RelayBody {
+/** 400 unless `model` is a sane model name (1–128 characters of the set providers use). */
+export function assertModelName(model: unknown, param = 'model'): asserts model is string {
+  if (typeof model !== 'string' || model.length === 0) throw errors.invalidRequest(`'${param}' is required and must be a string`, param)
+  if (!MODEL_NAME.test(model)) {
+    throw errors.invalidRequest(
+      `'${param}' must be 1–128 characters of letters, digits and . _ : / @ + - (starting with a letter, digit or @)`,
+      param,
+    )
+  }
+}
+
+/**
+ * Validates a parsed JSON body for `endpoint`; throws 400 `invalid_request` naming the field.
+ * `text` is the JSON as received (its size bounds the prompt's tokens).
+ */
+export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: string): RelayBody {
   if (!isObject(body)) throw errors.invalidRequest('request body must be a JSON object')
   const model = body.model ?? endpoint.defaultModel
-  if (typeof model !== 'string' || model.length === 0) {
-    throw errors.invalidRequest("'model' is required and must be a string", 'model')
-  }
-  if (endpoint.kind === 'chat' && !Array.isArray(body.messages)) {
-    throw errors.invalidRequest("'messages' must be an array", 'messages')
+  assertModelName(model)
+  if (endpoint.kind === 'chat' && !(Array.isArray(body.messages) && body.messages.every(isObject))) {
+    throw errors.invalidRequest("'messages' must be an array of message objects", 'messages')
   }
   const stream = body.stream === true
   const options = body.stream_options
@@ -56,39 +85,70 @@ export function readJsonBody(endpoint: RelayEndpoint, body: unknown): RelayBody 
     model,
     stream,
     clientWantsUsage: stream && isObject(options) && options.include_usage === true,
-    maxCompletionTokens: maxTokens(body),
-    promptTokensEstimate: estimatePromptTokens(body),
+    maxCompletionTokens: completionLimit(body),
+    choices: choicesOf(body),
+    promptTokensBound: promptTokensBound(text),
+    textLength: text.length,
     json: body,
   }
 }
 
-function maxTokens(body: JsonObject): number | null {
-  for (const value of [body.max_completion_tokens, body.max_tokens, body.max_output_tokens]) {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.floor(value)
+/** The first completion limit the body names; a limit that is not a whole number in range is a 400. */
+function completionLimit(body: JsonObject): number | null {
+  let limit: number | null = null
+  for (const field of LIMIT_FIELDS) {
+    const value = body[field]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_COMPLETION_TOKENS) {
+      throw errors.invalidRequest(`'${field}' must be an integer from 0 to ${MAX_COMPLETION_TOKENS}`, field)
+    }
+    limit ??= value
   }
-  return null
+  return limit
 }
 
+function choicesOf(body: JsonObject): number {
+  const n = body.n
+  if (n === undefined || n === null) return 1
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CHOICES) {
+    throw errors.invalidRequest(`'n' must be an integer from 1 to ${MAX_CHOICES}`, 'n')
+  }
+  return n
+}
+
+/** OpenAI's reasoning models refuse `max_tokens` on chat and take `max_completion_tokens` instead. */
+const REASONING_MODEL = /^(?:o\d|gpt-5)/
+
 /**
- * The body one channel gets: the model mapped (only when the channel maps it), and for native streams
- * `stream_options.include_usage` turned on so the gateway can bill from the upstream's own count.
+ * The body one channel gets: the model mapped (only when the channel maps it), for native streams
+ * `stream_options.include_usage` turned on so the gateway can bill from the upstream's own count, and the
+ * completion capped when the balance could not afford the whole allowance (`completionCap`, CONTRACT §4).
  */
 export function upstreamJsonBody(
   endpoint: RelayEndpoint,
   body: RelayBody,
   upstreamModel: string,
   adapter: ChannelAdapter,
+  completionCap: number | null = null,
 ): Buffer {
   let json = body.json
   const asksUsage = body.stream && (endpoint.kind === 'chat' || endpoint.kind === 'completions')
-  if (upstreamModel !== body.model || (asksUsage && !body.clientWantsUsage)) {
+  const capField = completionCap !== null ? capFieldOf(endpoint, upstreamModel) : null
+  if (upstreamModel !== body.model || (asksUsage && !body.clientWantsUsage) || capField) {
     json = { ...json }
     if (upstreamModel !== body.model) json.model = upstreamModel
     if (asksUsage && !body.clientWantsUsage) {
       const options = isObject(json.stream_options) ? json.stream_options : {}
       json.stream_options = { ...options, include_usage: true }
     }
+    if (capField) json[capField] = completionCap
   }
   if (adapter.transformRequestBody) json = adapter.transformRequestBody(json)
   return Buffer.from(JSON.stringify(json))
+}
+
+function capFieldOf(endpoint: RelayEndpoint, upstreamModel: string): string | null {
+  const field = endpoint.completionLimitField
+  if (field === 'max_tokens' && endpoint.kind === 'chat' && REASONING_MODEL.test(upstreamModel)) return 'max_completion_tokens'
+  return field ?? null
 }

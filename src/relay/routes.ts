@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { installJsonBodyParser } from '../infra/json-body.js'
 import { relayJson, relayUpload, installUploadParser } from './handlers.js'
 import { modelFor, modelsFor } from './models.js'
 import { installKeyAuth, principalOf } from './principal.js'
@@ -7,6 +8,8 @@ import { ENDPOINTS } from './request.js'
 /** The OpenAI-compatible relay, mounted at `/v1`. The journey itself lives in relay.ts. */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   installKeyAuth(app)
+  app.decorateRequest('jsonText', null)
+  installJsonBodyParser(app, { keepText: true })
   installUploadParser(app)
   const doc = (summary: string) => ({ schema: { tags: ['relay'], summary, security: [{ relayKey: [] }] } })
 

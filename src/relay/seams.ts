@@ -83,14 +83,32 @@ export interface MeterRequest {
   /** The relay route, e.g. `/v1/chat/completions`. */
   endpoint: string
   stream: boolean
-  promptTokensEstimate: number
-  /** `max_tokens` / `max_completion_tokens` when the client gave one. */
+  /**
+   * A cheap upper bound of the prompt's tokens (from the body's size, never the tokenizer): what the
+   * reservation covers. The exact count is only needed when the answer carries no usage.
+   */
+  promptTokensBound: number
+  /** The exact prompt count (o200k), computed on demand: only for an answer without usage. */
+  countPromptTokens(): Promise<number>
+  /** The client's own completion limit (`max_tokens` / `max_completion_tokens` / `max_output_tokens`), or null. */
   maxCompletionTokens: number | null
+  /** Completions generated per request (`n`); the completion allowance is per choice. */
+  choices: number
+  /** The endpoint generates completion tokens (chat, completions, responses), so an allowance is reserved. */
+  generates: boolean
 }
 
-/** What was reserved; opaque to the relay apart from the amount. */
+/** What was reserved; opaque to the relay apart from these read-only facts. */
 export interface Reservation {
+  /** Quota held for this request so far (grows when a stream's reservation is extended). */
   readonly quota: number
+  /** Completion tokens (all choices together) the reservation covers; Infinity when output is free. */
+  readonly coveredCompletionTokens: number
+  /**
+   * Set when the balance could not afford the whole completion allowance of a request that named no limit:
+   * the per-choice `max_tokens` the upstream must be sent (CONTRACT §4). Null otherwise.
+   */
+  readonly completionCap: number | null
 }
 
 export interface Usage {
@@ -116,6 +134,11 @@ export interface MeterOutcome {
 export interface Meter {
   /** Throws 400 `model_price_unset` or 429 `insufficient_quota`; reserves otherwise. */
   reserve(request: MeterRequest): Promise<Reservation>
+  /**
+   * Grows a stream's reservation so it covers at least `completionTokens` (plus one increment of headroom);
+   * false when the balance cannot cover more — the stream must then end (CONTRACT §4).
+   */
+  extend(request: MeterRequest, reservation: Reservation, completionTokens: number): Promise<boolean>
   /** Settles to the real cost and writes the usage-log row; never throws into the relay. */
   settle(request: MeterRequest, reservation: Reservation, outcome: MeterOutcome): Promise<void>
 }

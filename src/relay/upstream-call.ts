@@ -30,6 +30,8 @@ export interface UpstreamResponse {
   read(limit: number): Promise<Buffer>
   /** Discards a body the relay will not forward, so the connection goes back to the pool (or is closed). */
   dump(): void
+  /** Stops the upstream request (the body's pipe rejects with `reason`). */
+  abort(reason: Error): void
 }
 
 /** Bodies discarded beyond this size are not worth draining: the connection is closed instead. */
@@ -114,6 +116,9 @@ export function callUpstream(dispatcher: Dispatcher, req: UpstreamRequest, signa
         }).catch(() => {
           // A discarded body that fails changes nothing for the client.
         })
+      },
+      abort(reason) {
+        controller?.abort(reason)
       },
     })
 

@@ -20,7 +20,7 @@ function tokenInput(body: CreateTokenBody | UpdateTokenBody): TokenInput {
 /** CONTRACT §5 "Relay tokens", mounted at /api/token. Users see their own tokens; admins everyone's. */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const common = { tags: ['tokens'], security: [{ session: [] }] }
-  app.addHook('preHandler', app.requireUser)
+  app.addHook('onRequest', app.requireUser)
 
   app.post('/', { schema: { ...common, body: CreateTokenBody, response: { 201: TokenSchema } } }, async (request, reply) => {
     const actor = authOf(request).user

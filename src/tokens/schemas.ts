@@ -1,10 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { MAX_QUOTA } from '../billing/limits.js'
+import { NO_LONE_SURROGATES } from '../infra/json-body.js'
+import { PageFields } from '../infra/pagination.js'
 
 const Name = Type.String({ minLength: 1, maxLength: 100 })
 const ExpiresAt = Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
   description: 'ISO-8601; null = never; omitted on create = one year from now',
 })
-const Models = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000, description: 'allowed models; empty = all' })
+const Models = Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: NO_LONE_SURROGATES }), { maxItems: 1000, description: 'allowed models; empty = all' })
 // Each entry is checked with isValidIpOrCidr in the service, so the error names 'allow_ips'.
 const AllowIps = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256, description: 'IPs and CIDRs, v4 and v6; empty = any' })
 const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
@@ -18,7 +21,7 @@ const tokenFields = {
   name: Name,
   expires_at: ExpiresAt,
   unlimited_quota: Type.Boolean(),
-  remain_quota: Type.Integer({ minimum: 0 }),
+  remain_quota: Type.Integer({ minimum: 0, maximum: MAX_QUOTA }),
   models: Models,
   allow_ips: AllowIps,
   group: Group,
@@ -40,8 +43,7 @@ export const TokenIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximu
 
 export const ListTokensQuery = Type.Object(
   {
-    page: Type.Integer({ minimum: 1, default: 1 }),
-    page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    ...PageFields,
     user_id: Type.Optional(Type.Integer({ minimum: 1, description: 'admins only: one user’s tokens' })),
   },
   { additionalProperties: false },

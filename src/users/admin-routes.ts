@@ -9,7 +9,7 @@ const security = [{ session: [] }]
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/',
-    { preValidation: app.requireAdmin, schema: { tags: ['users'], security, querystring: UserListQuery, response: { 200: UserListResponse } } },
+    { onRequest: app.requireAdmin, schema: { tags: ['users'], security, querystring: UserListQuery, response: { 200: UserListResponse } } },
     async (request) => {
       const { keyword, page, page_size } = request.query
       const result = await app.users.list({ keyword: keyword?.trim() || undefined, page, pageSize: page_size })
@@ -19,14 +19,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:id',
-    { preValidation: app.requireAdmin, schema: { tags: ['users'], security, params: UserIdParams, response: { 200: AdminUserSchema } } },
+    { onRequest: app.requireAdmin, schema: { tags: ['users'], security, params: UserIdParams, response: { 200: AdminUserSchema } } },
     async (request) => adminUserView(await app.users.get(request.params.id)),
   )
 
   app.patch(
     '/:id',
     {
-      preValidation: app.requireAdmin,
+      onRequest: app.requireAdmin,
       schema: { tags: ['users'], security, params: UserIdParams, body: AdminUpdateBody, response: { 200: AdminUserSchema } },
     },
     async (request) => adminUserView(await app.users.adminUpdate(authOf(request).user, request.params.id, request.body)),
@@ -35,7 +35,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/:id',
     {
-      preValidation: app.requireAdmin,
+      onRequest: app.requireAdmin,
       schema: {
         tags: ['users'],
         security,

@@ -1,5 +1,6 @@
 import { and, desc, eq, isNull, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import { insertedId, type Database } from '../db/client.js'
+import { equalsIgnoringCase } from '../db/ignore-case.js'
 
 export type UserRow = Database['t']['users']['$inferSelect']
 export type NewUser = Database['t']['users']['$inferInsert']
@@ -8,6 +9,9 @@ export type NewUser = Database['t']['users']['$inferInsert']
 export function createUsersRepository(database: Database) {
   const { db, t } = database
   const live = isNull(t.users.deletedAt)
+  // Usernames and emails are unique ignoring case; every lookup by them ignores case too.
+  const usernameIs = (username: string) => equalsIgnoringCase(database, t.users.username, username)
+  const emailIs = (email: string) => equalsIgnoringCase(database, t.users.email, email)
 
   return {
     async findById(id: number): Promise<UserRow | undefined> {
@@ -16,27 +20,28 @@ export function createUsersRepository(database: Database) {
     },
 
     async findByUsername(username: string): Promise<UserRow | undefined> {
-      const rows = await db.select().from(t.users).where(and(eq(t.users.username, username), live)).limit(1)
+      const rows = await db.select().from(t.users).where(and(usernameIs(username), live)).limit(1)
       return rows[0]
     },
 
-    /** Login accepts a username or an email address. */
+    /** Login accepts a username or an email address, in any case. */
     async findByLogin(login: string): Promise<UserRow | undefined> {
       const rows = await db
         .select()
         .from(t.users)
-        .where(and(or(eq(t.users.username, login), eq(t.users.email, login)), live))
+        .where(and(or(usernameIs(login), emailIs(login)), live))
         .limit(1)
       return rows[0]
     },
 
+    /** Taken ignoring case, by any user but `exceptId` (deleted users included: the index is global). */
     async usernameTaken(username: string, exceptId?: number): Promise<boolean> {
-      const rows = await db.select({ id: t.users.id }).from(t.users).where(eq(t.users.username, username)).limit(1)
+      const rows = await db.select({ id: t.users.id }).from(t.users).where(usernameIs(username)).limit(1)
       return rows.length > 0 && rows[0]!.id !== exceptId
     },
 
     async emailTaken(email: string, exceptId?: number): Promise<boolean> {
-      const rows = await db.select({ id: t.users.id }).from(t.users).where(eq(t.users.email, email)).limit(1)
+      const rows = await db.select({ id: t.users.id }).from(t.users).where(emailIs(email)).limit(1)
       return rows.length > 0 && rows[0]!.id !== exceptId
     },
 

@@ -9,20 +9,20 @@ const security = [{ session: [] }]
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/self',
-    { preHandler: app.requireUser, schema: { tags: ['users'], security, response: { 200: UserSchema } } },
+    { onRequest: app.requireUser, schema: { tags: ['users'], security, response: { 200: UserSchema } } },
     async (request) => userView(authOf(request).user),
   )
 
   app.patch(
     '/self',
-    { preHandler: app.requireUser, schema: { tags: ['users'], security, body: UpdateProfileBody, response: { 200: UserSchema } } },
+    { onRequest: app.requireUser, schema: { tags: ['users'], security, body: UpdateProfileBody, response: { 200: UserSchema } } },
     async (request) => userView(await app.users.updateProfile(authOf(request).user, request.body)),
   )
 
   app.put(
     '/self/password',
     {
-      preHandler: app.requireUser,
+      onRequest: app.requireUser,
       schema: {
         tags: ['users'],
         security,

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { PageFields } from '../infra/pagination.js'
 
 export const Username = Type.String({ minLength: 3, maxLength: 50, pattern: '^[A-Za-z0-9_.-]+$' })
 export const Email = Type.String({ format: 'email', maxLength: 254 })
@@ -46,8 +47,7 @@ export const UserIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) })
 
 export const UserListQuery = Type.Object({
   keyword: Type.Optional(Type.String({ maxLength: 100 })),
-  page: Type.Integer({ minimum: 1, default: 1 }),
-  page_size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  ...PageFields,
 })
 
 /** What admins see: the self view plus root and partner-API fields. */

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Cache } from '../cache/cache.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
+import { UNIQUE, violatedUnique } from '../db/unique-violation.js'
 import { errors } from '../errors.js'
 import { hashPassword } from '../auth/passwords.js'
 import { INVALIDATE } from '../relay/seams.js'
@@ -32,6 +33,19 @@ export interface UserPage {
   pageSize: number
 }
 
+const usernameTaken = () => errors.conflict('username_taken', 'that username is taken', 'username')
+const emailTaken = () => errors.conflict('email_taken', 'that email is already registered', 'email')
+
+/**
+ * The unique indexes (case-insensitive: CONTRACT §5) decide when two requests race past the checks
+ * for the same name: the loser gets the same 409 as if it had come second.
+ */
+function conflictOr(err: unknown): unknown {
+  if (violatedUnique(err, UNIQUE.username)) return usernameTaken()
+  if (violatedUnique(err, UNIQUE.email)) return emailTaken()
+  return err
+}
+
 const rootProtected = () => errors.forbidden('root_protected', 'the root admin can be neither demoted, disabled nor deleted')
 const selfProtected = () =>
   errors.forbidden('self_protected', 'administrators cannot demote, disable or delete their own account')
@@ -40,13 +54,9 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
   /** Relay key caches on every instance drop the user (a disabled user's keys stop within 1 s). */
   const invalidate = (userId: number) => cache.publish(INVALIDATE.user, String(userId))
 
-  async function assertFree(changes: ProfileChanges, exceptId: number): Promise<void> {
-    if (changes.username !== undefined && (await repo.usernameTaken(changes.username, exceptId))) {
-      throw errors.conflict('username_taken', 'that username is taken', 'username')
-    }
-    if (changes.email && (await repo.emailTaken(changes.email, exceptId))) {
-      throw errors.conflict('email_taken', 'that email is already registered', 'email')
-    }
+  async function assertFree(changes: ProfileChanges, exceptId?: number): Promise<void> {
+    if (changes.username !== undefined && (await repo.usernameTaken(changes.username, exceptId))) throw usernameTaken()
+    if (changes.email && (await repo.emailTaken(changes.email, exceptId))) throw emailTaken()
   }
 
   async function mustFind(id: number): Promise<UserRow> {
@@ -58,24 +68,22 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
   return {
     async register(input: RegisterInput): Promise<UserRow> {
       if (!config.registrationEnabled) throw errors.forbidden('registration_disabled', 'registration is disabled')
-      if (await repo.usernameTaken(input.username)) {
-        throw errors.conflict('username_taken', 'that username is taken', 'username')
-      }
-      if (input.email && (await repo.emailTaken(input.email))) {
-        throw errors.conflict('email_taken', 'that email is already registered', 'email')
-      }
+      await assertFree(input)
       const now = new Date(clock.now())
-      const id = await repo.create(
-        {
-          username: input.username,
-          email: input.email ?? null,
-          passwordHash: await hashPassword(input.password),
-          role: 'user',
-          createdAt: now,
-          updatedAt: now,
-        },
-        { quota: config.newUserQuota, remark: 'new user quota' },
-      )
+      const values: NewUser = {
+        username: input.username,
+        email: input.email ?? null,
+        passwordHash: await hashPassword(input.password),
+        role: 'user',
+        createdAt: now,
+        updatedAt: now,
+      }
+      let id: number
+      try {
+        id = await repo.create(values, { quota: config.newUserQuota, remark: 'new user quota' })
+      } catch (err) {
+        throw conflictOr(err)
+      }
       const user = await repo.findById(id)
       if (!user) throw errors.internal()
       return user
@@ -87,7 +95,13 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
       const set: Partial<NewUser> = {}
       if (changes.username !== undefined) set.username = changes.username
       if (changes.email !== undefined) set.email = changes.email
-      if (Object.keys(set).length > 0) await repo.update(user.id, { ...set, updatedAt: new Date(clock.now()) })
+      if (Object.keys(set).length > 0) {
+        try {
+          await repo.update(user.id, { ...set, updatedAt: new Date(clock.now()) })
+        } catch (err) {
+          throw conflictOr(err)
+        }
+      }
       return mustFind(user.id)
     },
 

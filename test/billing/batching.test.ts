@@ -8,6 +8,9 @@ import { delivered, ledger, makeToken, makeUserWithToken, meterRequest, tokenRow
 
 const unit = (over: { userId: number; tokenId: number; channelId: number | null; reserved: number; quota: number; limited?: boolean; delivered?: boolean }): SettleUnit => ({
   reserved: over.reserved,
+  cost: over.quota,
+  overdraft: 0,
+  forgiven: 0,
   tokenLimited: over.limited ?? false,
   delivered: over.delivered ?? true,
   log: {

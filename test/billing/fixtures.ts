@@ -58,8 +58,12 @@ export function meterRequest(principal: RelayPrincipal, model: string, over: Par
     model,
     endpoint: '/v1/chat/completions',
     stream: false,
-    promptTokensEstimate: 10,
+    promptTokensBound: 10,
+    countPromptTokens: async () => 10,
     maxCompletionTokens: null,
+    choices: 1,
+    // A fixture request reserves its prompt and its `maxCompletionTokens` only, unless a test asks for the allowance.
+    generates: false,
     ...over,
   }
 }

@@ -74,7 +74,7 @@ for (const backend of backends()) {
     for (const groupCommit of [false, true]) {
       t.test(`settle throughput, group commit ${groupCommit ? 'on' : 'off'}`, async (t) => {
         const meter = createMeter({
-          repo: createBillingRepository(app.db), pricing: app.pricing, quotaPerUsd: app.config.quotaPerUsd, clock: app.clock,
+          repo: createBillingRepository(app.db), pricing: app.pricing, quotaPerUsd: app.config.quotaPerUsd, defaultCompletionReserve: app.config.defaultCompletionReserve, clock: app.clock,
           metrics: app.metrics, log: app.log, groupCommit,
         })
         const { principal, userId } = await makeUserWithToken(app, { quota: 100_000_000 })

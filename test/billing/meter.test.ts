@@ -14,7 +14,7 @@ for (const backend of backends()) {
 
     t.test('10 prompt + 20 completion tokens at $2/$8 per 1M cost exactly 90 quota', async (t) => {
       const { principal, userId, tokenId } = await makeUserWithToken(app, { quota: 10_000 })
-      const request = meterRequest(principal, PRICED, { promptTokensEstimate: 10, maxCompletionTokens: 100 })
+      const request = meterRequest(principal, PRICED, { promptTokensBound: 10, maxCompletionTokens: 100 })
       const reservation = await app.meter.reserve(request)
       // (10×2 + 100×8) / 1e6 × 500000 = 410
       t.equal(reservation.quota, 410)
@@ -50,7 +50,7 @@ for (const backend of backends()) {
 
     t.test('a user at 0 quota is refused even for a request estimated below 1 quota', async (t) => {
       const { principal, userId } = await makeUserWithToken(app, { quota: 0 })
-      const err = await app.meter.reserve(meterRequest(principal, PRICED, { promptTokensEstimate: 1 })).catch((e: unknown) => e)
+      const err = await app.meter.reserve(meterRequest(principal, PRICED, { promptTokensBound: 1 })).catch((e: unknown) => e)
       t.match(err, { statusCode: 429, code: 'insufficient_quota', type: 'insufficient_quota', retry: false })
       t.same(await ledger(app, userId), { quota: 0, usedQuota: 0, requestCount: 0, logQuota: 0, logRows: 0, topups: 0 })
     })
@@ -69,7 +69,7 @@ for (const backend of backends()) {
 
     t.test('a cost above the reservation is charged in full (the balance may dip below zero once)', async (t) => {
       const { principal, userId } = await makeUserWithToken(app, { quota: 100 })
-      const request = meterRequest(principal, PRICED, { promptTokensEstimate: 10 })
+      const request = meterRequest(principal, PRICED, { promptTokensBound: 10 })
       const reservation = await app.meter.reserve(request)
       t.equal(reservation.quota, 10)
       await app.meter.settle(request, reservation, delivered(10, 100)) // 410
@@ -105,7 +105,7 @@ for (const backend of backends()) {
 
     t.test('settle never throws, even given a reservation it did not make', async (t) => {
       const { principal, userId } = await makeUserWithToken(app, { quota: 10 })
-      const foreign: Reservation = { quota: 5 }
+      const foreign: Reservation = { quota: 5, coveredCompletionTokens: 0, completionCap: null }
       await t.resolves(app.meter.settle(meterRequest(principal, PRICED), foreign, delivered(1, 1)))
       t.equal((await ledger(app, userId)).logRows, 0)
     })

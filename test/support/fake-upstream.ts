@@ -6,6 +6,7 @@
 //   cut-*     stream socket destroyed after 3 content chunks
 //   nousage-* stream without the usage chunk even when asked
 //   hang-*    response head (and a stream's first chunk), then nothing until the client leaves
+//   greedy-*  answers normally but reports 100,000 completion tokens (an upstream that ignored max_tokens)
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -44,6 +45,8 @@ export interface FakeUpstreamOptions {
 
 export const FAKE_USAGE = { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 } as const;
 export const FAKE_CREATED = 1700000000;
+/** What `greedy-*` keys report: far more than any reservation covers. */
+export const GREEDY_USAGE = { prompt_tokens: 10, completion_tokens: 100_000, total_tokens: 100_010 } as const;
 /** Bytes returned by `/v1/audio/speech`. */
 export const FAKE_SPEECH = Buffer.from([0x49, 0x44, 0x33, 0x04, 0x00, 0x00, ...Array.from({ length: 250 }, (_, i) => i)]);
 /** Headers a real OpenAI response carries, so tests can check the relay passes them on. */
@@ -182,7 +185,7 @@ function chatCompletion(a: Answering, model: string): void {
     created: FAKE_CREATED,
     model,
     choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from mock upstream.' }, finish_reason: 'stop' }],
-    usage: FAKE_USAGE,
+    usage: a.key.startsWith('greedy-') ? GREEDY_USAGE : FAKE_USAGE,
   });
 }
 

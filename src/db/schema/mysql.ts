@@ -15,6 +15,13 @@ const time = (name: string) => datetime(name, { mode: 'date', fsp: 3 })
 const exactId = customType<{ data: string; config: { length: number } }>({
   dataType: (config) => `varchar(${config?.length ?? 128}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
 })
+/**
+ * Usernames and emails compare case-insensitively (CONTRACT §5: `Root` cannot sign up next to `root`), whatever
+ * the database's default collation: pinned here, so the unique indexes and lookups ignore case on every server.
+ */
+const caseInsensitiveText = customType<{ data: string; config: { length: number } }>({
+  dataType: (config) => `varchar(${config?.length ?? 255}) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+})
 const createdAt = () => time('created_at').notNull().default(now)
 const updatedAt = () => time('updated_at').notNull().default(now)
 
@@ -22,8 +29,8 @@ export const users = mysqlTable(
   'users',
   {
     id: int('id').primaryKey().autoincrement(),
-    username: varchar('username', { length: 50 }).notNull(),
-    email: varchar('email', { length: 254 }),
+    username: caseInsensitiveText('username', { length: 50 }).notNull(),
+    email: caseInsensitiveText('email', { length: 254 }),
     passwordHash: varchar('password_hash', { length: 255 }),
     role: varchar('role', { length: 16 }).notNull().default('user'),
     isRoot: boolean('is_root').notNull().default(false),

@@ -39,8 +39,9 @@ export const users = sqliteTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('users_username_uq').on(t.username),
-    uniqueIndex('users_email_uq').on(t.email),
+    // Usernames and emails are unique case-insensitively (CONTRACT §5); lookups compare lower(…) too, to use these.
+    uniqueIndex('users_username_uq').on(sql`lower(${t.username})`),
+    uniqueIndex('users_email_uq').on(sql`lower(${t.email})`),
     uniqueIndex('users_external_user_id_uq').on(t.externalUserId),
   ],
 )

@@ -1,13 +1,14 @@
 /**
  * Which unique index a failed INSERT/UPDATE hit, from either driver's error (drizzle wraps the
- * driver's error as `cause`): better-sqlite3 says `UNIQUE constraint failed: topups.payment_id`,
+ * driver's error as `cause`): better-sqlite3 says `UNIQUE constraint failed: topups.payment_id`
+ * (or `… failed: index 'users_username_uq'` for an index on an expression such as lower(username)),
  * mysql2 says `Duplicate entry '…' for key 'topups_payment_id_uq'` (MySQL 8: `'topups.topups_payment_id_uq'`).
- * Exactly-once rests on these: insert, and read the winner's row when the index refuses.
+ * Exactly-once and uniqueness under races rest on these: write, and classify what the index refused.
  */
 export interface UniqueIndex {
-  /** index name, as MySQL reports it */
+  /** index name, as MySQL (and SQLite, for an index on an expression) reports it */
   name: string
-  /** `table.column`, as SQLite reports it */
+  /** `table.column`, as SQLite reports it for an index on plain columns */
   column: string
 }
 
@@ -15,7 +16,9 @@ export function violatedUnique(err: unknown, index: UniqueIndex): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code
     if (code === 'ER_DUP_ENTRY' && new RegExp(`for key '(?:[^']*\\.)?${index.name}'`).test(e.message)) return true
-    if (code === 'SQLITE_CONSTRAINT_UNIQUE' && e.message.includes(index.column)) return true
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message.includes(index.column) || e.message.includes(`index '${index.name}'`))) {
+      return true
+    }
   }
   return false
 }

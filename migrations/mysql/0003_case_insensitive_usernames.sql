@@ -1,0 +1,2 @@
+ALTER TABLE `users` MODIFY COLUMN `username` varchar(50) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL;--> statement-breakpoint
+ALTER TABLE `users` MODIFY COLUMN `email` varchar(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
