@@ -3,9 +3,14 @@ import type { Server } from 'node:http'
 import app, { loggerOptions, serverOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { withGeneratedSecrets } from './generated-secrets.js'
+import { stdoutDestination } from './infra/stdout-log.js'
 
+/** In-flight requests and streams get this long after SIGTERM; then their connections are closed. */
 const DRAIN_TIMEOUT_MS = 30_000
-
+/** Whatever still hangs by then (a close hook, a flush), the process exits: CONTRACT §6 allows 35 s in all. */
+const EXIT_DEADLINE_MS = 33_000
+/** Log lines still queued for stdout get at most this long before the process exits. */
+const LOG_FLUSH_MS = 1_000
 function configOrExit(): Config {
   try {
     return loadConfig()
@@ -20,17 +25,31 @@ function configOrExit(): Config {
 
 async function main(): Promise<void> {
   const base = configOrExit()
-  const server = Fastify(serverOptions(base, loggerOptions(base)))
+  const logs = stdoutDestination()
+  const server = Fastify(serverOptions(base, { ...loggerOptions(base), stream: logs }))
   const log = server.log
   const config = withGeneratedSecrets(base, log)
   await server.register(app, { config })
   await server.listen({ port: config.port, host: config.host })
 
-  // SIGTERM: stop accepting, let in-flight requests and streams finish (bounded), flush, exit 0.
+  let exiting = false
+  const exit = async (code: number) => {
+    if (exiting) return
+    exiting = true
+    await logs.drained(LOG_FLUSH_MS)
+    process.exit(code)
+  }
+
+  // SIGTERM: stop accepting, let in-flight requests and streams finish (bounded), flush, exit 0 — within 35 s.
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true
+    // Kept referenced: it must fire even if a close hook hangs on something that holds no handle.
+    setTimeout(() => {
+      log.error({ deadline_ms: EXIT_DEADLINE_MS }, 'shutdown deadline reached; exiting before close finished')
+      void exit(1)
+    }, EXIT_DEADLINE_MS)
     log.info({ signal }, 'shutting down: draining in-flight requests')
     const http = server.server as Server
     // close() only drops the sockets idle at that moment; a keep-alive socket whose request finishes later
@@ -42,15 +61,16 @@ async function main(): Promise<void> {
     }, DRAIN_TIMEOUT_MS)
     force.unref()
     sweep.unref()
+    // close() resolves after the app's onClose hooks: usage flushed, pools and the database closed.
     server.close().then(
       () => {
         clearInterval(sweep)
         log.info('shut down cleanly')
-        process.exit(0)
+        return exit(0)
       },
       (err: unknown) => {
         log.error({ err }, 'error during shutdown')
-        process.exit(1)
+        return exit(1)
       },
     )
   }

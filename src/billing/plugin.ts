@@ -3,6 +3,7 @@ import logsPlugin from '../logs/plugin.js'
 import pricingPlugin from '../pricing/plugin.js'
 import type { Meter } from '../relay/seams.js'
 import { createMeter } from './meter.js'
+import { createPromptCounter, type PromptCounter } from './prompt-counter.js'
 import { createBillingRepository } from './repository.js'
 import { createBillingService, type BillingService } from './service.js'
 
@@ -15,6 +16,8 @@ declare module 'fastify' {
     meter: Meter
     /** Admin quota adjustments. */
     billing: BillingService
+    /** Exact prompt counts for answers without usage, large ones off the event loop. */
+    promptCounter: PromptCounter
   }
 }
 
@@ -32,12 +35,16 @@ export default fp(
       repo,
       pricing: app.pricing,
       quotaPerUsd: app.config.quotaPerUsd,
+      defaultCompletionReserve: app.config.defaultCompletionReserve,
       clock: app.clock,
       metrics: app.metrics,
       log: app.log,
       groupCommit: GROUP_COMMIT,
     })
     app.decorate('meter', meter)
+    const promptCounter = createPromptCounter()
+    app.decorate('promptCounter', promptCounter)
+    app.addHook('onClose', () => promptCounter.close())
     // In-flight requests await their own settlement, so this finds nothing in a normal stop; it
     // is the guarantee for any settlement started outside a request.
     app.addHook('onClose', async () => {

@@ -1,15 +1,30 @@
-// Token counting with OpenAI's o200k tokenizer, for two jobs: estimating a request's prompt before
-// it is forwarded (to reserve quota), and counting a streamed completion whose upstream never sent
-// `usage` (CONTRACT §4). Both are estimates; the upstream's own usage always wins when present.
+// Token counting with OpenAI's o200k tokenizer, for the answers that carry no `usage` (CONTRACT §4): the prompt
+// of such a request, and a streamed completion. The upstream's own usage always wins when present, and nothing is
+// tokenized before forwarding (the reservation uses a bound from the body's size, src/relay/prompt-bound.ts).
 
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
+
+type CountTokens = (text: string, options: { disallowedSpecial: Set<string> }) => number;
+
+// Loaded on first use, not at start: its tables cost ~70 MB of memory, and most gateways never need them
+// (upstreams send usage). The CommonJS build loads synchronously, so counting stays a plain function call.
+let countTokens: CountTokens | null = null;
+function tokenizer(): CountTokens {
+  countTokens ??= (createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { countTokens: CountTokens }).countTokens;
+  return countTokens;
+}
+
+/** Whether the tokenizer has been loaded (it is, only once something needed counting). */
+export function tokenizerLoaded(): boolean {
+  return countTokens !== null;
+}
 
 // User text may legitimately contain "<|endoftext|>" and friends; they are counted as plain text
 // (the library would otherwise throw on them).
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 export function countTextTokens(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text, PLAIN_TEXT);
+  return text.length === 0 ? 0 : tokenizer()(text, PLAIN_TEXT);
 }
 
 // OpenAI's accounting for chat: every message is wrapped in ~3 framing tokens, a `name` costs one
@@ -95,7 +110,6 @@ export function estimatePromptTokens(body: unknown): number {
 // HARD_LIMIT instead: the count may then differ by a token at that seam, the memory stays bounded.
 const FLUSH_AT = 2048;
 const HARD_LIMIT = 4096;
-const WHITESPACE = /\s/;
 
 /**
  * Counts the tokens of a streamed completion as its deltas arrive, holding at most ~4 KB of text.
@@ -105,13 +119,25 @@ const WHITESPACE = /\s/;
 export class StreamTokenCounter {
   #counted = 0;
   #pending = '';
+  /** At least the tokens of #pending. */
+  #pendingBound = 0;
   /** index in #pending just before its last whitespace char, or -1 */
   #lastBreak = -1;
 
-  add(text: string): void {
+  /**
+   * `bound` is at least the tokens of `text` (its UTF-8 length by default); a caller that has the text's size
+   * at hand, such as the byte length of the JSON string it was decoded from, passes it to spare measuring.
+   */
+  add(text: string, bound?: number): void {
+    if (text.length === 0) return;
+    if (text.length <= FLUSH_AT) {
+      this.#append(text, bound ?? Buffer.byteLength(text));
+      return;
+    }
     // A huge delta is fed in slices so the pending buffer never holds more than HARD_LIMIT.
     for (let start = 0; start < text.length; start += FLUSH_AT) {
-      this.#append(text.slice(start, start + FLUSH_AT));
+      const slice = text.slice(start, start + FLUSH_AT);
+      this.#append(slice, Buffer.byteLength(slice));
     }
   }
 
@@ -119,16 +145,34 @@ export class StreamTokenCounter {
     return this.#counted + countTextTokens(this.#pending);
   }
 
+  /**
+   * At least the total, without tokenizing: the held text counts one token per UTF-8 byte, which a byte-level
+   * tokenizer cannot exceed (one per UTF-16 unit could: a rare CJK character is one unit and up to three
+   * tokens). Cheap enough to ask after every delta.
+   */
+  upperBound(): number {
+    return this.#counted + this.#pendingBound;
+  }
+
+  /**
+   * Tokenizes the held text now, so `upperBound()` is exact until more text arrives (used near the end of a
+   * balance; a word split at this seam may count one token more than it would whole).
+   */
+  flush(): void {
+    if (this.#pending.length > 0) this.#flushTo(this.#pending.length);
+  }
+
   /** Length of the text held but not yet tokenized; exposed so its bound can be checked. */
   get pendingLength(): number {
     return this.#pending.length;
   }
 
-  #append(text: string): void {
+  #append(text: string, bound: number): void {
     const offset = this.#pending.length;
     this.#pending += text;
+    this.#pendingBound += bound;
     for (let i = text.length - 1; i >= 0; i--) {
-      if (WHITESPACE.test(text.charAt(i))) {
+      if (isWhitespace(text.charCodeAt(i))) {
         this.#lastBreak = offset + i;
         break;
       }
@@ -144,6 +188,7 @@ export class StreamTokenCounter {
   #flushTo(end: number): void {
     this.#counted += countTextTokens(this.#pending.slice(0, end));
     this.#pending = this.#pending.slice(end);
+    this.#pendingBound = this.#pending.length === 0 ? 0 : Buffer.byteLength(this.#pending);
     // #lastBreak was the last whitespace, so the remainder holds none worth cutting at
     this.#lastBreak = -1;
   }
@@ -153,4 +198,21 @@ export class StreamTokenCounter {
 function safeCut(text: string, at: number): number {
   const code = text.charCodeAt(at - 1);
   return code >= 0xd800 && code <= 0xdbff ? at - 1 : at;
+}
+
+/** What `/\s/` matches, by char code, without a regular expression per char. */
+function isWhitespace(code: number): boolean {
+  if (code <= 0x20) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  if (code < 0xa0) return false;
+  return (
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
 }

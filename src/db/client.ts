@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import Sqlite from 'better-sqlite3'
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzleSqlite, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise'
 import * as mysqlSchema from './schema/mysql.js'
 import * as sqliteSchema from './schema/sqlite.js'
 import { migrationsFolder } from './paths.js'
+import { WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.js'
 
 export type Schema = typeof sqliteSchema
 export type MysqlSchema = typeof mysqlSchema
@@ -29,29 +30,57 @@ interface Common {
   ping(): Promise<boolean>
   close(): Promise<void>
 }
-export type Database = Common & ({ dialect: 'sqlite'; sqlite: SqliteDb } | { dialect: 'mysql'; mysql: MysqlDb; mt: MysqlSchema })
+export type Database = Common &
+  (
+    | {
+        dialect: 'sqlite'
+        sqlite: SqliteDb
+        /** The background WAL checkpointer; absent for `:memory:` or when turned off. */
+        checkpointer?: WalCheckpointer
+      }
+    | { dialect: 'mysql'; mysql: MysqlDb; mt: MysqlSchema }
+  )
+
+export interface OpenOptions {
+  /**
+   * SQLite files: checkpoint the WAL from a worker thread instead of inside commits on the event loop
+   * (see wal-checkpointer.ts). On by default; `false` keeps SQLite's own auto-checkpoint.
+   */
+  walCheckpoint?: WalCheckpointOptions | false
+}
 
 export function dialectOf(url: string): 'sqlite' | 'mysql' {
   return url.startsWith('mysql://') ? 'mysql' : 'sqlite'
 }
 
-export async function openDatabase(url: string): Promise<Database> {
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Database> {
   if (dialectOf(url) === 'mysql') return openMysql(url)
-  return openSqlite(url.slice('sqlite:'.length))
+  return openSqlite(url.slice('sqlite:'.length), opts)
 }
 
-function openSqlite(file: string): Database {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+function openSqlite(file: string, opts: OpenOptions): Database {
+  const inMemory = file === ':memory:' || file === ''
+  if (!inMemory) mkdirSync(dirname(file), { recursive: true })
   const client = new Sqlite(file)
   client.pragma('journal_mode = WAL')
   client.pragma('synchronous = NORMAL')
   client.pragma('busy_timeout = 5000')
+  // A memory database has no WAL (journal_mode stays 'memory'): nothing to checkpoint.
+  let checkpointer: WalCheckpointer | undefined
+  if (!inMemory && opts.walCheckpoint !== false && client.pragma('journal_mode', { simple: true }) === 'wal') {
+    client.pragma('wal_autocheckpoint = 0')
+    checkpointer = new WalCheckpointer(resolve(file), opts.walCheckpoint, () => {
+      // The thread died: SQLite's own checkpoints come back rather than a WAL that grows forever.
+      if (client.open) client.pragma('wal_autocheckpoint = 1000')
+    })
+  }
   const db = drizzleSqlite(client, { schema: sqliteSchema })
   return {
     dialect: 'sqlite',
     db,
     t: sqliteSchema,
     sqlite: db,
+    checkpointer,
     async ping() {
       try {
         client.prepare('select 1').get()
@@ -61,6 +90,8 @@ function openSqlite(file: string): Database {
       }
     },
     async close() {
+      // The worker's connection goes first, so the main one closes last and removes the WAL.
+      await checkpointer?.stop()
       if (client.open) client.close()
     },
   }

@@ -15,8 +15,19 @@ export interface DbPluginOptions {
 
 export default fp<DbPluginOptions>(
   async (app, opts) => {
-    const database = await openDatabase(opts.url)
-    if (opts.migrate !== false) await runMigrations(database)
+    // SQLite files checkpoint their WAL from a worker thread, off the request path (src/db/wal-checkpointer.ts).
+    const database = await openDatabase(opts.url, {
+      walCheckpoint: { onError: (err) => app.log.warn({ err }, 'sqlite WAL checkpointer') },
+    })
+    if (opts.migrate !== false) {
+      try {
+        await runMigrations(database)
+      } catch (err) {
+        // Nothing will call onClose for a plugin that failed to load: release the pool / worker here.
+        await database.close()
+        throw err
+      }
+    }
     // A getter: decorate() cannot take the Database union as a plain value in its typing.
     app.decorate('db', { getter: () => database })
     app.addHook('onClose', async () => {

@@ -107,3 +107,27 @@ t.test("the upstream's request id is kept under another name so the gateway's ow
   const out = clientResponseHeaders({ 'x-request-id': 'req_upstream' });
   t.same(out, { 'x-upstream-request-id': 'req_upstream' });
 });
+
+t.test('headers named in Connection are dropped on every request, also when the same value comes again', async (t) => {
+  for (let i = 0; i < 3; i++) {
+    const req = upstreamRequestHeaders({ connection: 'X-Hop, keep-alive', 'x-hop': '1', 'x-kept': '2' }, opts);
+    t.notOk('x-hop' in req, `request ${i}`);
+    t.equal(req['x-kept'], '2');
+    const res = clientResponseHeaders({ connection: 'X-Hop, keep-alive', 'x-hop': '1', 'x-kept': '2' });
+    t.same(res, { 'x-kept': '2' }, `response ${i}`);
+  }
+  t.same(clientResponseHeaders({ Connection: ['close', 'x-a'], 'x-a': '1', 'x-b': '2' }), { 'x-b': '2' }, 'an array value');
+});
+
+t.test('client response headers fill a given object without overwriting what it holds', async (t) => {
+  const own = { 'x-request-id': 'gateway-id', 'content-type': 'text/plain' };
+  const out = clientResponseHeaders({ 'content-type': 'text/event-stream', 'x-request-id': 'up', 'openai-model': 'm' }, own);
+  t.equal(out, own, 'the same object');
+  t.same(out, { 'x-request-id': 'gateway-id', 'content-type': 'text/plain', 'x-upstream-request-id': 'up', 'openai-model': 'm' });
+});
+
+t.test('a header named like an Object.prototype member is an ordinary header', async (t) => {
+  const out = clientResponseHeaders({ constructor: 'x', tostring: 'y' } as Record<string, string>);
+  t.equal(out.constructor, 'x');
+  t.equal(out.tostring, 'y');
+});

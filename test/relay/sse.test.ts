@@ -1,5 +1,6 @@
 import t from 'tap';
-import { SseEventSplitter, inspectChunk } from '../../src/relay/sse.js';
+import { SseEventSplitter } from '../../src/relay/sse.js';
+import { inspectChunk } from '../../src/relay/sse-event.js';
 
 const chunkEvent = (content: string): string =>
   `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { inspectChunk, SseEventSplitter } from '../../src/relay/sse.js';
+import { SseEventSplitter } from '../../src/relay/sse.js';
+import { inspectChunk } from '../../src/relay/sse-event.js';
 import { FAKE_SPEECH, startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 
 let fake: FakeUpstream;

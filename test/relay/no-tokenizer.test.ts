@@ -1,0 +1,20 @@
+// Issue 10 item 1: nothing is tokenized before forwarding — a gateway whose upstreams send usage never even
+// loads the tokenizer (~70 MB of tables).
+import t from 'tap'
+import { tokenizerLoaded } from '../../src/billing/tokens-count.js'
+import { sqliteBackend } from '../support/backends.js'
+import { chat, post, startRig } from './fixture.js'
+
+t.test('requests answered with usage never load the tokenizer', async (t) => {
+  const rig = await startRig(t, sqliteBackend)
+  await rig.channel({ key: 'ok-no-tokenizer-00001111222', models: ['nt-model'] })
+  await rig.price('nt-model')
+  const { key } = await rig.token()
+  const prompt = 'a long prompt '.repeat(10_000)
+  for (const stream of [false, true]) {
+    const res = await post(rig, '/v1/chat/completions', key, chat('nt-model', { stream, messages: [{ role: 'user', content: prompt }] }))
+    t.equal(res.status, 200)
+    await res.text()
+  }
+  t.equal(tokenizerLoaded(), false)
+})
