@@ -29,6 +29,17 @@ const Env = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60000 }),
   HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
   UPSTREAM_MAX_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1 })),
+  UPSTREAM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300000 }),
+  LOG_RETENTION_DAYS: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500 })),
+  PERSONAL_API_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  CHAT_CONTEXT_TOKENS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 16000 }),
+  CHAT_RATE_LIMIT_PER_MIN: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 60 }),
+  CHANNEL_FAILURE_THRESHOLD: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  CHANNEL_FAILURE_WINDOW_S: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+  CHANNEL_COOLDOWN_S: Type.Integer({ minimum: 1, maximum: 86400, default: 30 }),
+  CHANNEL_PROBE_INTERVAL_S: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
+  CLIENT_SIGNING_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  ROOT_INITIAL_QUOTA: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 500_000_000 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -67,6 +78,23 @@ export interface Config {
   headersTimeoutMs: number
   /** Concurrent connections per upstream origin; undefined = no cap. */
   upstreamMaxConnections: number | undefined
+  /** No bytes from a streaming upstream for this long → the stream is ended. */
+  upstreamIdleTimeoutMs: number
+  /** Usage-log rows older than this many days are deleted; undefined = kept. */
+  logRetentionDays: number | undefined
+  /** Personal APIs may reach private addresses and plain http (CONTRACT §7). */
+  personalApiAllowPrivate: boolean
+  chatContextTokens: number
+  chatRateLimitPerMin: number
+  channelFailureThreshold: number
+  channelFailureWindowS: number
+  channelCooldownS: number
+  /** 0 = auto-disabled channels are never re-tested. */
+  channelProbeIntervalS: number
+  /** When set, session-authenticated /api calls and the chat WebSocket must be signed (CONTRACT §1). */
+  clientSigningSecret: string | undefined
+  /** The root admin's balance on the first start (a grant). */
+  rootInitialQuota: number
 }
 
 export class ConfigError extends Error {}
@@ -117,6 +145,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     upstreamMaxConnections: e.UPSTREAM_MAX_CONNECTIONS,
+    upstreamIdleTimeoutMs: e.UPSTREAM_IDLE_TIMEOUT_MS,
+    logRetentionDays: e.LOG_RETENTION_DAYS,
+    personalApiAllowPrivate: e.PERSONAL_API_ALLOW_PRIVATE,
+    chatContextTokens: e.CHAT_CONTEXT_TOKENS,
+    chatRateLimitPerMin: e.CHAT_RATE_LIMIT_PER_MIN,
+    channelFailureThreshold: e.CHANNEL_FAILURE_THRESHOLD,
+    channelFailureWindowS: e.CHANNEL_FAILURE_WINDOW_S,
+    channelCooldownS: e.CHANNEL_COOLDOWN_S,
+    channelProbeIntervalS: e.CHANNEL_PROBE_INTERVAL_S,
+    clientSigningSecret: e.CLIENT_SIGNING_SECRET,
+    rootInitialQuota: e.ROOT_INITIAL_QUOTA,
   }
 }
 

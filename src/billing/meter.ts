@@ -34,6 +34,8 @@ interface MeterReservation extends Reservation {
 
 const isMeterReservation = (r: Reservation): r is MeterReservation => 'price' in r && 'groupRatioMicros' in r
 
+const FREE_PRICE: ModelPrice = { inputMicrosPer1M: 0, outputMicrosPer1M: 0, perRequestMicros: 0 }
+
 const isFree = (p: ModelPrice) => p.inputMicrosPer1M === 0 && p.outputMicrosPer1M === 0 && p.perRequestMicros === 0
 
 // Transient lock conflicts (SQLite busy, MySQL deadlock / lock wait) are worth another try:
@@ -142,7 +144,8 @@ export function createMeter(deps: MeterDeps): BillingMeter {
     drain: () => queue?.drain() ?? Promise.resolve(),
 
     async reserve(request) {
-      const price = pricing.priceOf(request.model)
+      // The user's own upstream: they pay their provider, the gateway charges nothing (CONTRACT §7).
+      const price = request.principal.personalApi ? FREE_PRICE : pricing.priceOf(request.model)
       if (!price) {
         throw new ApiError(400, 'model_price_unset', `model '${request.model}' has no price and there is no default price`, {
           param: 'model',

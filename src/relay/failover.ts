@@ -59,7 +59,7 @@ export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPla
     const attemptStarted = performance.now()
     let response: UpstreamResponse
     try {
-      response = await callUpstream(app.upstream, upstreamRequest, signal)
+      response = await callUpstream(channel.dispatcher ?? app.upstream, upstreamRequest, signal)
     } catch (err) {
       if (signal.aborted) throw new ClientGoneError()
       if (isGatewaySide(err)) throw err

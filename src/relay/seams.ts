@@ -31,9 +31,24 @@ export interface RelayUser {
   quota: number
 }
 
+/** A user's own upstream (CONTRACT §7), decrypted for one request: what a bound key or a chat turn goes to. */
+export interface PersonalApiTarget {
+  id: number
+  type: 'openai' | 'anthropic' | 'gemini'
+  baseUrl: string
+  /** Decrypted key: memory only, never logged or returned. */
+  key: string
+  model: string
+}
+
 export interface RelayPrincipal {
   token: RelayToken
   user: RelayUser
+  /**
+   * Set when the request goes to the user's own upstream (a relay key bound to a personal API, or a chat turn
+   * with `api_id`): it is routed there alone, through the address-checked dispatcher, and costs 0 quota.
+   */
+  personalApi: PersonalApiTarget | null
   /** The group channels are chosen from: the token's group, else the user's. */
   group: string
   /** `sk-KEY-CHANNELID` pins a channel; honoured for admins' tokens only. */
@@ -63,6 +78,11 @@ export interface RelayChannel extends RoutableChannel {
   priority: number
   weight: number
   status: string
+  /**
+   * The undici dispatcher this channel's requests go through; absent = the shared upstream Agent. A personal
+   * API's synthetic channel carries the address-checked one (CONTRACT §7).
+   */
+  dispatcher?: import('undici').Dispatcher
 }
 
 export interface ChannelPool {

@@ -162,7 +162,7 @@ export class CachedRelayKeys implements RelayKeys {
 
     this.accessed.add(token.id)
     const pinned = match[2] !== undefined && user.role === 'admin' ? Number(match[2]) : null
-    return { token, user, group: token.group ?? user.group, pinnedChannelId: pinned }
+    return { token, user, group: token.group ?? user.group, pinnedChannelId: pinned, personalApi: null }
   }
 
   assertModelAllowed(principal: RelayPrincipal, model: string): void {

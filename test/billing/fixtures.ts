@@ -39,6 +39,7 @@ export async function makeToken(
   )
   const group = opts.group ?? 'default'
   const principal: RelayPrincipal = {
+    personalApi: null,
     token: {
       id: tokenId, userId: opts.userId, name: 'test', status: 'enabled', expiresAt: null,
       unlimitedQuota: !limited, remainQuota, models: [], allowIps: [], group: null, rateLimitRpm: null,

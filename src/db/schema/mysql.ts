@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, boolean, customType, datetime, index, int, json, mysqlTable, varchar, uniqueIndex, text } from 'drizzle-orm/mysql-core'
+import { bigint, boolean, customType, datetime, index, int, json, mediumtext, mysqlTable, varchar, uniqueIndex, text } from 'drizzle-orm/mysql-core'
 
 /**
  * MySQL schema. `sqlite.ts` has the same export names and column keys (checked by
@@ -79,6 +79,8 @@ export const tokens = mysqlTable(
     group: varchar('group_name', { length: 64 }),
     /** Requests per minute; null = no limit. */
     rateLimitRpm: int('rate_limit_rpm'),
+    /** Bound to a personal API (CONTRACT §7): its requests go there at cost 0. */
+    personalApiId: int('personal_api_id'),
     accessedAt: time('accessed_at'),
     deletedAt: time('deleted_at'),
     createdAt: createdAt(),
@@ -113,6 +115,9 @@ export const prices = mysqlTable('prices', {
   inputMicrosPer1M: bigint('input_micros_per_1m', { mode: 'number' }).notNull().default(0),
   outputMicrosPer1M: bigint('output_micros_per_1m', { mode: 'number' }).notNull().default(0),
   perRequestMicros: bigint('per_request_micros', { mode: 'number' }).notNull().default(0),
+  /** Cached input and cache writes (CONTRACT §4); null = the input price. */
+  cacheReadMicrosPer1M: bigint('cache_read_micros_per_1m', { mode: 'number' }),
+  cacheWriteMicrosPer1M: bigint('cache_write_micros_per_1m', { mode: 'number' }),
   updatedAt: updatedAt(),
 })
 
@@ -138,6 +143,11 @@ export const usageLogs = mysqlTable(
     stream: boolean('stream').notNull().default(false),
     promptTokens: int('prompt_tokens').notNull().default(0),
     completionTokens: int('completion_tokens').notNull().default(0),
+    cachedTokens: int('cached_tokens').notNull().default(0),
+    cacheWriteTokens: int('cache_write_tokens').notNull().default(0),
+    reasoningTokens: int('reasoning_tokens').notNull().default(0),
+    /** `relay` (a /v1 request) or `chat` (a chat turn, token_id 0 = none). */
+    source: varchar('source', { length: 16 }).notNull().default('relay'),
     quota: bigint('quota', { mode: 'number' }).notNull().default(0),
     latencyMs: int('latency_ms').notNull().default(0),
     firstByteMs: int('first_byte_ms'),
@@ -186,4 +196,100 @@ export const verificationCodes = mysqlTable(
     createdAt: createdAt(),
   },
   (t) => [index('verification_codes_user_purpose_idx').on(t.userId, t.purpose)],
+)
+
+/** A user's own upstream (CONTRACT §7). The key is AES-256-GCM encrypted like a channel's. */
+export const personalApis = mysqlTable(
+  'personal_apis',
+  {
+    id: int('id').primaryKey().autoincrement(),
+    userId: int('user_id').notNull(),
+    name: exactId('name', { length: 100 }).notNull(),
+    type: varchar('type', { length: 16 }).notNull().default('openai'),
+    baseUrl: varchar('base_url', { length: 512 }).notNull(),
+    keyEncrypted: text('key_encrypted').notNull(),
+    keyMask: varchar('key_mask', { length: 32 }).notNull(),
+    model: varchar('model', { length: 128 }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('personal_apis_user_name_uq').on(t.userId, t.name)],
+)
+
+/** Chat conversations (CONTRACT §8). */
+export const conversations = mysqlTable(
+  'conversations',
+  {
+    id: int('id').primaryKey().autoincrement(),
+    userId: int('user_id').notNull(),
+    title: varchar('title', { length: 200 }).notNull(),
+    /** Still "New chat": the first message names it. */
+    titlePending: boolean('title_pending').notNull().default(true),
+    model: varchar('model', { length: 128 }),
+    apiId: int('api_id'),
+    systemPrompt: mediumtext('system_prompt'),
+    messageCount: int('message_count').notNull().default(0),
+    tokenUsed: bigint('token_used', { mode: 'number' }).notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('conversations_user_updated_idx').on(t.userId, t.updatedAt)],
+)
+
+export const messages = mysqlTable(
+  'messages',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().autoincrement(),
+    conversationId: int('conversation_id').notNull(),
+    userId: int('user_id').notNull(),
+    role: varchar('role', { length: 16 }).notNull(),
+    content: mediumtext('content').notNull(),
+    model: varchar('model', { length: 128 }),
+    promptTokens: int('prompt_tokens').notNull().default(0),
+    completionTokens: int('completion_tokens').notNull().default(0),
+    status: varchar('status', { length: 16 }).notNull().default('complete'),
+    /** The turn that asked for a clean context: earlier messages are not sent again. */
+    clearContext: boolean('clear_context').notNull().default(false),
+    error: varchar('error', { length: 1024 }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('messages_conversation_idx').on(t.conversationId, t.id)],
+)
+
+/** Recharge codes (CONTRACT §8): stored as SHA-256 hashes, shown whole once. */
+export const redemptionCodes = mysqlTable(
+  'redemption_codes',
+  {
+    id: int('id').primaryKey().autoincrement(),
+    name: varchar('name', { length: 100 }).notNull(),
+    codeHash: varchar('code_hash', { length: 64 }).notNull(),
+    codeMask: varchar('code_mask', { length: 32 }).notNull(),
+    amountMicros: bigint('amount_micros', { mode: 'number' }).notNull(),
+    quota: bigint('quota', { mode: 'number' }).notNull(),
+    status: varchar('status', { length: 16 }).notNull().default('unused'),
+    createdBy: int('created_by').notNull(),
+    redeemedBy: int('redeemed_by'),
+    redeemedAt: time('redeemed_at'),
+    expiresAt: time('expires_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('redemption_codes_hash_uq').on(t.codeHash)],
+)
+
+/**
+ * Credit leases (README "Billing without a round trip"): quota an instance took from a user's balance
+ * (`kind` user) or a limited token's (`kind` token) to reserve against in memory. Shown as held in the ledger;
+ * returned on idle, on shutdown, and by the reconciliation after a crash (stale `heartbeat_at`).
+ */
+export const quotaLeases = mysqlTable(
+  'quota_leases',
+  {
+    id: int('id').primaryKey().autoincrement(),
+    instanceId: varchar('instance_id', { length: 64 }).notNull(),
+    kind: varchar('kind', { length: 8 }).notNull(),
+    subjectId: int('subject_id').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull().default(0),
+    heartbeatAt: time('heartbeat_at').notNull(),
+  },
+  (t) => [uniqueIndex('quota_leases_owner_uq').on(t.instanceId, t.kind, t.subjectId), index('quota_leases_subject_idx').on(t.kind, t.subjectId)],
 )

@@ -65,6 +65,8 @@ export const tokens = sqliteTable(
     group: text('group_name', { length: 64 }),
     /** Requests per minute; null = no limit. */
     rateLimitRpm: integer('rate_limit_rpm'),
+    /** Bound to a personal API (CONTRACT §7): its requests go there at cost 0. */
+    personalApiId: integer('personal_api_id'),
     accessedAt: integer('accessed_at', { mode: 'timestamp_ms' }),
     deletedAt: integer('deleted_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
@@ -99,6 +101,9 @@ export const prices = sqliteTable('prices', {
   inputMicrosPer1M: integer('input_micros_per_1m').notNull().default(0),
   outputMicrosPer1M: integer('output_micros_per_1m').notNull().default(0),
   perRequestMicros: integer('per_request_micros').notNull().default(0),
+  /** Cached input and cache writes (CONTRACT §4); null = the input price. */
+  cacheReadMicrosPer1M: integer('cache_read_micros_per_1m'),
+  cacheWriteMicrosPer1M: integer('cache_write_micros_per_1m'),
   updatedAt: updatedAt(),
 })
 
@@ -124,6 +129,11 @@ export const usageLogs = sqliteTable(
     stream: integer('stream', { mode: 'boolean' }).notNull().default(false),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
+    cachedTokens: integer('cached_tokens').notNull().default(0),
+    cacheWriteTokens: integer('cache_write_tokens').notNull().default(0),
+    reasoningTokens: integer('reasoning_tokens').notNull().default(0),
+    /** `relay` (a /v1 request) or `chat` (a chat turn, token_id 0 = none). */
+    source: text('source', { length: 16 }).notNull().default('relay'),
     quota: integer('quota').notNull().default(0),
     latencyMs: integer('latency_ms').notNull().default(0),
     firstByteMs: integer('first_byte_ms'),
@@ -172,4 +182,100 @@ export const verificationCodes = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [index('verification_codes_user_purpose_idx').on(t.userId, t.purpose)],
+)
+
+/** A user's own upstream (CONTRACT §7). The key is AES-256-GCM encrypted like a channel's. */
+export const personalApis = sqliteTable(
+  'personal_apis',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id').notNull(),
+    name: text('name', { length: 100 }).notNull(),
+    type: text('type', { length: 16 }).notNull().default('openai'),
+    baseUrl: text('base_url', { length: 512 }).notNull(),
+    keyEncrypted: text('key_encrypted').notNull(),
+    keyMask: text('key_mask', { length: 32 }).notNull(),
+    model: text('model', { length: 128 }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('personal_apis_user_name_uq').on(t.userId, t.name)],
+)
+
+/** Chat conversations (CONTRACT §8). */
+export const conversations = sqliteTable(
+  'conversations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: integer('user_id').notNull(),
+    title: text('title', { length: 200 }).notNull(),
+    /** Still "New chat": the first message names it. */
+    titlePending: integer('title_pending', { mode: 'boolean' }).notNull().default(true),
+    model: text('model', { length: 128 }),
+    apiId: integer('api_id'),
+    systemPrompt: text('system_prompt'),
+    messageCount: integer('message_count').notNull().default(0),
+    tokenUsed: integer('token_used').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('conversations_user_updated_idx').on(t.userId, t.updatedAt)],
+)
+
+export const messages = sqliteTable(
+  'messages',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    conversationId: integer('conversation_id').notNull(),
+    userId: integer('user_id').notNull(),
+    role: text('role', { length: 16 }).notNull(),
+    content: text('content').notNull(),
+    model: text('model', { length: 128 }),
+    promptTokens: integer('prompt_tokens').notNull().default(0),
+    completionTokens: integer('completion_tokens').notNull().default(0),
+    status: text('status', { length: 16 }).notNull().default('complete'),
+    /** The turn that asked for a clean context: earlier messages are not sent again. */
+    clearContext: integer('clear_context', { mode: 'boolean' }).notNull().default(false),
+    error: text('error', { length: 1024 }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('messages_conversation_idx').on(t.conversationId, t.id)],
+)
+
+/** Recharge codes (CONTRACT §8): stored as SHA-256 hashes, shown whole once. */
+export const redemptionCodes = sqliteTable(
+  'redemption_codes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name', { length: 100 }).notNull(),
+    codeHash: text('code_hash', { length: 64 }).notNull(),
+    codeMask: text('code_mask', { length: 32 }).notNull(),
+    amountMicros: integer('amount_micros').notNull(),
+    quota: integer('quota').notNull(),
+    status: text('status', { length: 16 }).notNull().default('unused'),
+    createdBy: integer('created_by').notNull(),
+    redeemedBy: integer('redeemed_by'),
+    redeemedAt: integer('redeemed_at', { mode: 'timestamp_ms' }),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('redemption_codes_hash_uq').on(t.codeHash)],
+)
+
+/**
+ * Credit leases (README "Billing without a round trip"): quota an instance took from a user's balance
+ * (`kind` user) or a limited token's (`kind` token) to reserve against in memory. Shown as held in the ledger;
+ * returned on idle, on shutdown, and by the reconciliation after a crash (stale `heartbeat_at`).
+ */
+export const quotaLeases = sqliteTable(
+  'quota_leases',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    instanceId: text('instance_id', { length: 64 }).notNull(),
+    kind: text('kind', { length: 8 }).notNull(),
+    subjectId: integer('subject_id').notNull(),
+    amount: integer('amount').notNull().default(0),
+    heartbeatAt: integer('heartbeat_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [uniqueIndex('quota_leases_owner_uq').on(t.instanceId, t.kind, t.subjectId), index('quota_leases_subject_idx').on(t.kind, t.subjectId)],
 )
