@@ -8,6 +8,7 @@ import type { RelayResult } from './client-response.js'
 import { ClientGoneError, forwardWithFailover, noChannel } from './failover.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { relayBody } from './passthrough.js'
+import { personalApiChannel } from './personal-api-channel.js'
 import type { RelayEndpoint } from './request.js'
 import type { Meter, MeterOutcome, MeterRequest, RelayChannel, RelayPrincipal, Reservation } from './seams.js'
 import { relaySse, type StreamBudget } from './stream.js'
@@ -52,6 +53,7 @@ function meterOf(app: FastifyInstance): Meter {
 }
 
 function candidatesFor(app: FastifyInstance, principal: RelayPrincipal, model: string): readonly RelayChannel[] {
+  if (principal.personalApi) return [personalApiChannel(app, principal.personalApi)]
   if (principal.pinnedChannelId === null) return app.channelPool.candidates(principal.group, model)
   const pinned = app.channelPool.byId(principal.pinnedChannelId)
   return pinned && pinned.status === 'enabled' ? [pinned] : []
