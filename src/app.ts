@@ -17,19 +17,28 @@ import upstreamPlugin from './infra/upstream.js'
 import { installJsonBodyParser } from './infra/json-body.js'
 import { installValidation } from './infra/validation.js'
 import { uuidv7 } from './infra/request-id.js'
+import type { LeaseOptions } from './billing/leases.js'
 import billingPlugin from './billing/plugin.js'
 import billingRoutes from './billing/routes.js'
 import channelsPlugin from './channels/plugin.js'
 import channelRoutes from './channels/routes.js'
+import chatPlugin from './chat/plugin.js'
+import chatRoutes from './chat/routes.js'
+import chatSocket from './chat/ws.js'
 import externalRoutes from './external/routes.js'
 import logRoutes from './logs/routes.js'
+import personalApisPlugin from './personal-apis/plugin.js'
+import personalApiRoutes from './personal-apis/routes.js'
 import pricingRoutes from './pricing/routes.js'
+import redemptionPlugin from './redemption/plugin.js'
+import redemptionRoutes, { redeemRoutes } from './redemption/routes.js'
 import relayRoutes from './relay/routes.js'
 import tokensPlugin from './tokens/plugin.js'
 import tokenRoutes from './tokens/routes.js'
 import adminUserRoutes from './users/admin-routes.js'
 import usersPlugin from './users/plugin.js'
 import userRoutes from './users/routes.js'
+import webConsole from './web/plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,6 +52,8 @@ export interface AppOptions {
   clock?: Clock
   /** A cache key prefix, so instances or test runs can share one Redis without seeing each other. */
   cachePrefix?: string
+  /** Credit lease tuning (src/billing/leases.ts); `false` = exact reservations only. */
+  leases?: Partial<LeaseOptions> | false
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -90,6 +101,7 @@ export function loggerOptions(config: Config) {
     redact: {
       paths: [
         'req.headers.authorization',
+        'req.headers["x-api-key"]',
         'req.headers.cookie',
         'req.headers["x-signature"]',
         'headers.authorization',
@@ -127,8 +139,11 @@ export default fp<AppOptions>(
     await app.register(authPlugin)
     await app.register(authGuards)
     await app.register(channelsPlugin)
+    await app.register(personalApisPlugin)
     await app.register(tokensPlugin)
-    await app.register(billingPlugin)
+    await app.register(redemptionPlugin)
+    await app.register(billingPlugin, { leases: opts.leases })
+    await app.register(chatPlugin)
 
     await app.register(health)
     await app.register(relayRoutes, { prefix: '/v1' })
@@ -138,9 +153,16 @@ export default fp<AppOptions>(
     await app.register(billingRoutes, { prefix: '/api/user' })
     await app.register(externalRoutes, { prefix: '/api/user/external' })
     await app.register(tokenRoutes, { prefix: '/api/token' })
+    await app.register(personalApiRoutes, { prefix: '/api/user/self/apis' })
     await app.register(channelRoutes, { prefix: '/api/channel' })
     await app.register(pricingRoutes, { prefix: '/api/pricing' })
     await app.register(logRoutes, { prefix: '/api/log' })
+    await app.register(chatRoutes, { prefix: '/api' })
+    await app.register(chatSocket, { prefix: '/ws' })
+    await app.register(redemptionRoutes, { prefix: '/api/redemption' })
+    await app.register(redeemRoutes, { prefix: '/api/user' })
+    // The web console at `/`; its history fallback `GET /*` is a wildcard, so every route above wins over it.
+    await app.register(webConsole)
 
     app.addHook('onReady', async () => {
       await app.users.ensureRootAdmin(app.log)

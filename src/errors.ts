@@ -115,22 +115,27 @@ export function toApiError(err: unknown): ApiError {
   return errors.internal()
 }
 
-export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
+/** `body` is the error in the client's format: OpenAI's error object unless a route speaks another (Anthropic's). */
+export function sendError(reply: FastifyReply, error: ApiError, body: unknown = error.toJSON()): FastifyReply {
   if (!error.retry) reply.header('x-should-retry', 'false')
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value)
-  return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toJSON())
+  return reply.code(error.statusCode).type('application/json; charset=utf-8').send(body)
+}
+
+/** Logs what an error handler answers with: a 5xx's detail goes to the log only (its body never carries internals). */
+export function logRequestError(request: FastifyRequest, err: unknown, apiError: ApiError): void {
+  if (apiError.statusCode >= 500 && !(err instanceof ApiError && err.type === 'upstream_error')) {
+    request.log.error({ err }, 'request failed')
+  } else if (apiError.statusCode >= 500) {
+    request.log.warn({ err: { message: apiError.message, code: apiError.code } }, 'upstream failed')
+  }
 }
 
 /** Installs the error and not-found handlers on the root instance. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(err)
-    if (apiError.statusCode >= 500 && !(err instanceof ApiError && err.type === 'upstream_error')) {
-      // The detail goes to the log only: a 5xx body never carries internals.
-      request.log.error({ err }, 'request failed')
-    } else if (apiError.statusCode >= 500) {
-      request.log.warn({ err: { message: apiError.message, code: apiError.code } }, 'upstream failed')
-    }
+    logRequestError(request, err, apiError)
     return sendError(reply, apiError)
   })
   app.setNotFoundHandler((request, reply) =>

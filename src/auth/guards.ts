@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 import fp from 'fastify-plugin'
 import { errors } from '../errors.js'
 import type { UserRow } from '../users/repository.js'
+import { installClientSigning } from './client-signature.js'
 import type { SessionClaims } from './sessions.js'
 
 export interface AuthContext {
@@ -33,6 +34,8 @@ export function isAdmin(user: UserRow): boolean {
 export default fp(
   async (app) => {
     app.decorateRequest('auth', null)
+    // CLIENT_SIGNING_SECRET: session requests are signed too; checked right after the session (a no-op when unset).
+    const startClientSignature = installClientSigning(app)
 
     async function authenticate(request: FastifyRequest): Promise<AuthContext> {
       const header = request.headers.authorization ?? ''
@@ -50,15 +53,18 @@ export default fp(
     }
 
     app.decorate('requireUser', async (request: FastifyRequest, _reply: FastifyReply) => {
-      request.auth = await authenticate(request)
+      const auth = await authenticate(request)
+      startClientSignature(request)
+      request.auth = auth
     })
     app.decorate('requireAdmin', async (request: FastifyRequest, _reply: FastifyReply) => {
       const auth = await authenticate(request)
+      startClientSignature(request)
       if (!isAdmin(auth.user)) throw errors.forbidden('admin_required', 'this route is for administrators')
       request.auth = auth
     })
   },
-  { name: 'auth-guards', dependencies: ['sessions', 'users-repo'] },
+  { name: 'auth-guards', dependencies: ['sessions', 'users-repo', 'cache'] },
 )
 
 /** The authenticated context; only call behind requireUser / requireAdmin. */

@@ -1,12 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
-import { ApiError, errors } from '../errors.js'
+import { errors } from '../errors.js'
 import type { Metrics } from '../infra/metrics.js'
-import type { PricingService } from '../pricing/service.js'
+import { modelPriceUnset, type PricingService } from '../pricing/service.js'
 import type { Meter, MeterOutcome, MeterRequest, Reservation } from '../relay/seams.js'
-import { computeQuota, type ModelPrice } from './cost.js'
+import { computeQuota, computeUsageQuota, type ModelPrice } from './cost.js'
 import type { BillingRepository, SettleUnit, UsageLogEntry } from './repository.js'
 import { createSettlementQueue } from './settlement-queue.js'
+import type { LeaseBook, LeaseSubjects } from './leases.js'
 import { reducedLogEntry } from './usage-row.js'
 
 /**
@@ -30,6 +31,11 @@ interface MeterReservation extends Reservation {
   readonly promptTokens: number
   /** The price of EXTENSION_TOKENS more completion tokens: one increment. */
   readonly increment: number
+  /** The part of `quota` reserved from this instance's credit leases (the rest is held on the balance). */
+  leased: number
+  readonly subjects: LeaseSubjects
+  /** Journal ids of the lease holds behind `leased` (closed by the settlement's journal entry). */
+  readonly holds: number[]
 }
 
 const isMeterReservation = (r: Reservation): r is MeterReservation => 'price' in r && 'groupRatioMicros' in r
@@ -60,11 +66,18 @@ export interface MeterDeps {
   log: FastifyBaseLogger
   /** Batch concurrent settlements into one transaction (see settlement-queue.ts). */
   groupCommit: boolean
+  /** Credit leases (leases.ts); absent = every reservation is exact, one database write each. */
+  leases?: LeaseBook
 }
 
 export interface BillingMeter extends Meter {
   /** Waits for every settlement queued so far (graceful stop). */
   drain(): Promise<void>
+  /**
+   * Waits for every queued settlement, then returns every idle credit lease: afterwards (with nothing in
+   * flight) CONTRACT §4's invariants hold on the balances themselves.
+   */
+  quiesce(): Promise<void>
 }
 
 /**
@@ -79,7 +92,7 @@ export interface BillingMeter extends Meter {
  * minus one increment; the rest is forgiven, logged and counted.
  */
 export function createMeter(deps: MeterDeps): BillingMeter {
-  const { repo, pricing, quotaPerUsd, clock, metrics, log } = deps
+  const { repo, pricing, quotaPerUsd, clock, metrics, log, leases } = deps
 
   /** The quota of a request of this size: exact, and capped at the safe range instead of throwing. */
   function quotaOf(price: ModelPrice, groupRatioMicros: number, promptTokens: number, completionTokens: number): number {
@@ -94,7 +107,27 @@ export function createMeter(deps: MeterDeps): BillingMeter {
   function cost(reservation: MeterReservation, outcome: MeterOutcome): number {
     if (!outcome.delivered) return 0
     const { price, groupRatioMicros } = reservation
-    if (outcome.usage) return quotaOf(price, groupRatioMicros, outcome.usage.prompt_tokens, outcome.usage.completion_tokens)
+    if (outcome.usage) {
+      const u = outcome.usage
+      try {
+        // Cached input and cache writes at their own prices, reasoning as output (CONTRACT §4).
+        return computeUsageQuota({
+          usage: {
+            prompt_tokens: tokens(u.prompt_tokens),
+            completion_tokens: tokens(u.completion_tokens),
+            cached_tokens: tokens(u.cached_tokens ?? 0),
+            cache_write_tokens: tokens(u.cache_write_tokens ?? 0),
+            reasoning_tokens: tokens(u.reasoning_tokens ?? 0),
+          },
+          price,
+          quotaPerUsd,
+          groupRatioMicros,
+        })
+      } catch (err) {
+        if (err instanceof RangeError) return Number.MAX_SAFE_INTEGER
+        throw err
+      }
+    }
     // No usage: only a per-request price can apply, and not to an error the upstream answered.
     if (price.perRequestMicros > 0 && outcome.status < 400) return quotaOf(price, groupRatioMicros, 0, 0)
     return 0
@@ -140,17 +173,55 @@ export function createMeter(deps: MeterDeps): BillingMeter {
   const queue = deps.groupCommit ? createSettlementQueue(writeUnit) : null
   const persist = (unit: SettleUnit) => (queue ? queue.settle(unit) : writeUnit([unit]))
 
+  /**
+   * A cost is paid from the leased part first, then from the part held on the balance, then from whatever the
+   * leases have free; only what is left after that goes to the balance's own overdraft rule (settle-plan.ts).
+   */
+  async function persistLeased(r: MeterReservation, unit: SettleUnit, book: LeaseBook): Promise<void> {
+    const total = unit.cost
+    const fromLease = Math.min(total, r.leased)
+    const onBalance = r.quota - r.leased
+    const fromBalance = Math.min(total - fromLease, onBalance)
+    const extra = Math.min(total - fromLease - fromBalance, book.available(r.subjects))
+    unit.prepaid = fromLease + extra
+    unit.reserved = onBalance
+    unit.cost = total - unit.prepaid
+    unit.leaseInstance = book.instanceId
+    unit.journalSeq = book.finish(r.subjects, r.leased, unit, r.holds)
+    try {
+      await persist(unit)
+    } finally {
+      book.committed(r.subjects, unit.prepaid, unit.journalSeq)
+    }
+  }
+
+  const drain = () => queue?.drain() ?? Promise.resolve()
+
+  /** Takes `quota` from the leases when the subject is busy, else exactly from the balance (one write). */
+  async function take(
+    subjects: LeaseSubjects,
+    tokenId: number,
+    quota: number,
+    minQuota: number,
+  ): Promise<{ granted: number; leased: number; hold: number | null } | { refusedBy: 'token' | 'user' }> {
+    const hold = leases ? await leases.reserve(subjects, quota) : false
+    if (hold !== false) return { granted: quota, leased: quota, hold }
+    const result = await repo.reserve({ userId: subjects.userId, tokenId, tokenLimited: subjects.tokenId !== null, quota, minQuota })
+    return result.refusedBy !== undefined ? { refusedBy: result.refusedBy } : { granted: result.granted, leased: 0, hold: null }
+  }
+
   return {
-    drain: () => queue?.drain() ?? Promise.resolve(),
+    drain,
+    async quiesce() {
+      await drain()
+      await leases?.releaseAll()
+    },
 
     async reserve(request) {
       // The user's own upstream: they pay their provider, the gateway charges nothing (CONTRACT §7).
       const price = request.principal.personalApi ? FREE_PRICE : pricing.priceOf(request.model)
       if (!price) {
-        throw new ApiError(400, 'model_price_unset', `model '${request.model}' has no price and there is no default price`, {
-          param: 'model',
-          retry: false,
-        })
+        throw modelPriceUnset(request.model)
       }
       const { principal } = request
       const groupRatioMicros = pricing.ratioOf(principal.group)
@@ -166,8 +237,9 @@ export function createMeter(deps: MeterDeps): BillingMeter {
       const shrinkable = clientLimit === null && allowance > choices
       const least = shrinkable ? floorOf(quotaOf(price, groupRatioMicros, promptTokens, choices)) : full
       const tokenLimited = !principal.token.unlimitedQuota
-      const result = await repo.reserve({ userId: principal.user.id, tokenId: principal.token.id, tokenLimited, quota: full, minQuota: least })
-      if (result.refusedBy !== undefined) {
+      const subjects: LeaseSubjects = { userId: principal.user.id, tokenId: tokenLimited ? principal.token.id : null }
+      const result = await take(subjects, principal.token.id, full, least)
+      if ('refusedBy' in result) {
         throw errors.insufficientQuota(
           result.refusedBy === 'token'
             ? "this token's quota is used up"
@@ -186,6 +258,9 @@ export function createMeter(deps: MeterDeps): BillingMeter {
         // A stream grows its reservation as it flows; a plain answer must be told where to stop.
         completionCap: granted < full && !request.stream ? Math.max(1, Math.floor(covered / choices)) : null,
         tokenLimited,
+        leased: result.leased,
+        subjects,
+        holds: result.hold === null ? [] : [result.hold],
         increment: freeOutput ? 0 : Math.max(1, quotaOf(price, groupRatioMicros, 0, EXTENSION_TOKENS * choices) - quotaOf(price, groupRatioMicros, 0, 0)),
       }
       return reservation
@@ -199,10 +274,11 @@ export function createMeter(deps: MeterDeps): BillingMeter {
       const target = Math.max(completionTokens, r.coveredCompletionTokens + EXTENSION_TOKENS * Math.max(1, request.choices))
       const need = quotaOf(r.price, r.groupRatioMicros, r.promptTokens, target) - r.quota
       if (need > 0) {
-        const { principal } = request
-        const result = await repo.reserve({ userId: principal.user.id, tokenId: principal.token.id, tokenLimited: r.tokenLimited, quota: need, minQuota: need })
-        if (result.refusedBy) return false
+        const result = await take(r.subjects, request.principal.token.id, need, need)
+        if ('refusedBy' in result) return false
         r.quota += need
+        r.leased += result.leased
+        if (result.hold !== null) r.holds.push(result.hold)
       }
       r.coveredCompletionTokens = target
       return true
@@ -217,12 +293,17 @@ export function createMeter(deps: MeterDeps): BillingMeter {
           requestId: request.requestId,
           userId: request.principal.user.id,
           tokenId: request.principal.token.id,
-          channelId: outcome.channelId,
+          // A personal API's synthetic channel (negative id) is no channel of the gateway's.
+          channelId: outcome.channelId !== null && outcome.channelId > 0 ? outcome.channelId : null,
           model: request.model,
           upstreamModel: outcome.upstreamModel,
           stream: request.stream,
           promptTokens: outcome.usage ? tokens(outcome.usage.prompt_tokens) : 0,
           completionTokens: outcome.usage ? tokens(outcome.usage.completion_tokens) : 0,
+          cachedTokens: tokens(outcome.usage?.cached_tokens ?? 0),
+          cacheWriteTokens: tokens(outcome.usage?.cache_write_tokens ?? 0),
+          reasoningTokens: tokens(outcome.usage?.reasoning_tokens ?? 0),
+          source: request.source ?? 'relay',
           quota: charged,
           latencyMs: Math.max(0, Math.round(outcome.latencyMs)),
           firstByteMs: outcome.firstByteMs === null ? null : Math.max(0, Math.round(outcome.firstByteMs)),
@@ -237,8 +318,12 @@ export function createMeter(deps: MeterDeps): BillingMeter {
           delivered: outcome.delivered,
           log: entry,
           forgiven: 0,
+          prepaid: 0,
+          leaseInstance: null,
+          journalSeq: 0,
         }
-        await persist(unit)
+        if (reservation.leased > 0 && leases) await persistLeased(reservation, unit, leases)
+        else await persist(unit)
         if (unit.forgiven > 0) {
           log.warn(
             { request_id: request.requestId, user_id: entry.userId, token_id: entry.tokenId, cost: charged, forgiven: unit.forgiven },

@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { join } from 'node:path'
+import { databaseTag, openJournal, orphanJournals } from './lease-journal.js'
+import { createLeaseRepository } from './lease-repository.js'
+import { createLeaseBook, type LeaseOptions } from './leases.js'
 import logsPlugin from '../logs/plugin.js'
 import pricingPlugin from '../pricing/plugin.js'
 import type { Meter } from '../relay/seams.js'
-import { createMeter } from './meter.js'
+import { createMeter, type BillingMeter } from './meter.js'
 import { createPromptCounter, type PromptCounter } from './prompt-counter.js'
-import { createBillingRepository } from './repository.js'
+import { createBillingRepository, type StatementCounter } from './repository.js'
 import { createBillingService, type BillingService } from './service.js'
 
 /** Concurrent settlements share one transaction; measured in test/billing/invariants.test.ts. */
@@ -12,8 +18,8 @@ const GROUP_COMMIT = true
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Reserve before forwarding, settle after (src/relay/seams.ts). */
-    meter: Meter
+    /** Reserve before forwarding, settle after (src/relay/seams.ts); `quiesce()` returns idle leases. */
+    meter: Meter & Pick<BillingMeter, 'quiesce' | 'drain'>
     /** Admin quota adjustments. */
     billing: BillingService
     /** Exact prompt counts for answers without usage, large ones off the event loop. */
@@ -27,10 +33,14 @@ declare module 'fastify' {
  * so the app registers one domain plugin.
  */
 export default fp(
-  async (app) => {
+  async (app, opts: { leases?: Partial<LeaseOptions> | false }) => {
     await app.register(pricingPlugin)
     await app.register(logsPlugin)
-    const repo = createBillingRepository(app.db)
+    const count: StatementCounter = (path, n) => app.metrics.dbStatements.inc({ path }, n)
+    const repo = createBillingRepository(app.db, count)
+    const leases = opts.leases === false ? undefined : openLeases(app, opts.leases, count)
+    // A crashed predecessor's journal is replayed and its leases returned before this instance serves.
+    if (leases) await leases.recover((units) => repo.settle(units))
     const meter = createMeter({
       repo,
       pricing: app.pricing,
@@ -40,6 +50,7 @@ export default fp(
       metrics: app.metrics,
       log: app.log,
       groupCommit: GROUP_COMMIT,
+      leases,
     })
     app.decorate('meter', meter)
     const promptCounter = createPromptCounter()
@@ -49,8 +60,30 @@ export default fp(
     // is the guarantee for any settlement started outside a request.
     app.addHook('onClose', async () => {
       await meter.drain()
+      await leases?.close()
     })
-    app.decorate('billing', createBillingService({ repo, users: app.usersRepo, cache: app.cache, clock: app.clock }))
+    app.decorate('billing', createBillingService({ repo, leases: createLeaseRepository(app.db), users: app.usersRepo, cache: app.cache, clock: app.clock }))
   },
   { name: 'billing', dependencies: ['db', 'cache', 'metrics', 'users-repo'] },
 )
+
+/**
+ * This instance's lease book: a fresh instance id per process, and a journal beside the SQLite file (or in the
+ * data folder with MySQL) — none for an in-memory database, which a crash loses anyway.
+ */
+function openLeases(app: FastifyInstance, options: Partial<LeaseOptions> | undefined, count: StatementCounter) {
+  const instanceId = randomUUID()
+  const url = app.config.databaseUrl
+  const durable = !url.includes(':memory:')
+  const dir = join(app.config.dataDir, 'leases')
+  const tag = databaseTag(url)
+  return createLeaseBook({
+    repo: createLeaseRepository(app.db, count),
+    instanceId,
+    journal: durable ? openJournal(dir, tag, instanceId) : null,
+    orphans: () => (durable ? orphanJournals(dir, tag, instanceId) : []),
+    clock: app.clock,
+    log: app.log,
+    options,
+  })
+}

@@ -40,6 +40,13 @@ export interface UsageLogEntry {
   stream: boolean
   promptTokens: number
   completionTokens: number
+  /** Of promptTokens: read from / written to the provider's prompt cache. */
+  cachedTokens: number
+  cacheWriteTokens: number
+  /** Of completionTokens: reasoning / thinking. */
+  reasoningTokens: number
+  /** `relay` (a /v1 request) or `chat` (a chat turn). */
+  source: 'relay' | 'chat'
   quota: number
   latencyMs: number
   firstByteMs: number | null
@@ -48,9 +55,19 @@ export interface UsageLogEntry {
 }
 
 export interface SettleUnit {
+  /** Held on the balance itself (an exact reservation) for this request. */
   reserved: number
-  /** The request's real cost. What is charged (`log.quota`) is set by `settle`: less only when forgiven. */
+  /**
+   * The request's cost beyond `prepaid`. What is charged (`log.quota` = prepaid + the part of this that the
+   * balance allows) is set by `settle`: less only when forgiven.
+   */
   cost: number
+  /** Already paid from this instance's credit lease (src/billing/leases.ts): the lease rows shrink by it. */
+  prepaid: number
+  /** The instance whose leases `prepaid` came from; null when nothing was prepaid. */
+  leaseInstance: string | null
+  /** This unit's entry in the instance's lease journal (0 = not journaled). */
+  journalSeq: number
   /** How far below zero this settlement may take a balance when the cost exceeds the reservation. */
   overdraft: number
   tokenLimited: boolean
@@ -71,9 +88,12 @@ export interface AdjustUnit {
 
 export type AdjustResult = { ok: true } | { ok: false; reason: 'not_found' | 'below_zero'; quota?: number }
 
-export function createBillingRepository(database: Database) {
+/** Counts the SQL statements a unit of work ran (for `nexus_db_statements_total`); `path` says which. */
+export type StatementCounter = (path: 'reserve' | 'settle' | 'lease', statements: number) => void
+
+export function createBillingRepository(database: Database, count: StatementCounter = () => {}) {
   const { t } = database
-  const sqliteStatements = database.dialect === 'sqlite' ? lazy(() => prepareSqlite(database)) : null
+  const sqliteStatements = database.dialect === 'sqlite' ? lazy(() => countCalls(prepareSqlite(database), count)) : null
   // SQLite: the reservations of one event-loop turn share one transaction (one commit); each
   // still takes from its token and user both or neither.
   const reserveSqlite =
@@ -88,6 +108,8 @@ export function createBillingRepository(database: Database) {
     database.dialect === 'mysql'
       ? createAsyncBatcher(async (units: readonly ReserveUnit[]): Promise<ReserveResult[]> => {
           const refusals = await withLockRetry(() => reserveBatchMysql(database, units))
+          // BEGIN, one conditional UPDATE per limited token and per user, the give-backs, COMMIT.
+          count('reserve', 2 + units.filter((u) => u.tokenLimited).length + units.length + refusals.filter((r) => r === 'user').length)
           // A unit that may shrink and was refused in full gets what the balance has, on its own (a rare path:
           // only a request without a completion limit from a balance too low for its whole allowance).
           return Promise.all(
@@ -131,7 +153,13 @@ export function createBillingRepository(database: Database) {
           for (const [id, c] of plan.tokens) statements.settleToken.run({ id, ...c })
           for (const [id, c] of plan.users) statements.settleUser.run({ id, ...c })
           for (const [id, cost] of plan.channels) statements.settleChannel.run({ id, cost })
-          tx.insert(t.usageLogs).values(logs).run()
+          const instance = units.find((u) => u.leaseInstance !== null)?.leaseInstance ?? null
+          if (instance !== null) {
+            for (const [id, paid] of plan.leaseTokens) statements.shrinkLease.run({ instance, kind: 'token', id, paid })
+            for (const [id, paid] of plan.leaseUsers) statements.shrinkLease.run({ instance, kind: 'user', id, paid })
+            if (plan.journalSeq > 0) statements.commitSeq.run({ instance, seq: plan.journalSeq, at: new Date() })
+          }
+          for (const row of logs) statements.insertLog.run({ ...row })
         })
         return
       }
@@ -178,7 +206,30 @@ export function createBillingRepository(database: Database) {
             .set({ usedQuota: sql`${mt.channels.usedQuota} + ${cost}` })
             .where(eq(mt.channels.id, id))
         }
+        const instance = units.find((u) => u.leaseInstance !== null)?.leaseInstance ?? null
+        if (instance !== null) {
+          const shrink = async (kind: string, id: number, paid: number) => {
+            await tx
+              .update(mt.quotaLeases)
+              .set({ amount: sql`${mt.quotaLeases.amount} - ${paid}` })
+              .where(and(eq(mt.quotaLeases.instanceId, instance), eq(mt.quotaLeases.kind, kind), eq(mt.quotaLeases.subjectId, id)))
+          }
+          for (const [id, paid] of plan.leaseTokens) await shrink('token', id, paid)
+          for (const [id, paid] of plan.leaseUsers) await shrink('user', id, paid)
+          if (plan.journalSeq > 0) {
+            await tx
+              .insert(mt.quotaLeases)
+              .values({ instanceId: instance, kind: 'seq', subjectId: 0, amount: plan.journalSeq, heartbeatAt: new Date() })
+              .onDuplicateKeyUpdate({ set: { amount: sql`greatest(${mt.quotaLeases.amount}, ${plan.journalSeq})` } })
+          }
+        }
         await tx.insert(mt.usageLogs).values(logs)
+        // BEGIN, the locking reads, one UPDATE per row, the lease rows, the INSERT, COMMIT.
+        count(
+          'settle',
+          3 + (needs.tokens.length ? 1 : 0) + (needs.users.length ? 1 : 0) + plan.tokens.length + plan.users.length + plan.channels.length +
+            (instance !== null ? plan.leaseTokens.length + plan.leaseUsers.length + (plan.journalSeq > 0 ? 1 : 0) : 0),
+        )
       })
     },
 
@@ -239,7 +290,7 @@ export type BillingRepository = ReturnType<typeof createBillingRepository>
  */
 function prepareSqlite(database: Database) {
   const db: SqliteDb = database.db
-  const { tokens, users, channels } = database.t
+  const { tokens, users, channels, quotaLeases, usageLogs } = database.t
   const id = sql.placeholder('id')
   const quota = sql.placeholder('quota')
   const refund = sql.placeholder('refund')
@@ -285,6 +336,50 @@ function prepareSqlite(database: Database) {
       .update(channels)
       .set({ usedQuota: sql`${channels.usedQuota} + ${cost}` })
       .where(eq(channels.id, id))
+      .prepare(),
+    // One row per run: a multi-row INSERT would be rebuilt by the query builder for every batch size.
+    insertLog: db
+      .insert(usageLogs)
+      .values({
+        createdAt: sql.placeholder('createdAt'),
+        requestId: sql.placeholder('requestId'),
+        userId: sql.placeholder('userId'),
+        tokenId: sql.placeholder('tokenId'),
+        channelId: sql.placeholder('channelId'),
+        model: sql.placeholder('model'),
+        upstreamModel: sql.placeholder('upstreamModel'),
+        stream: sql.placeholder('stream'),
+        promptTokens: sql.placeholder('promptTokens'),
+        completionTokens: sql.placeholder('completionTokens'),
+        cachedTokens: sql.placeholder('cachedTokens'),
+        cacheWriteTokens: sql.placeholder('cacheWriteTokens'),
+        reasoningTokens: sql.placeholder('reasoningTokens'),
+        source: sql.placeholder('source'),
+        quota: sql.placeholder('quota'),
+        latencyMs: sql.placeholder('latencyMs'),
+        firstByteMs: sql.placeholder('firstByteMs'),
+        status: sql.placeholder('status'),
+        error: sql.placeholder('error'),
+      })
+      .prepare(),
+    shrinkLease: db
+      .update(quotaLeases)
+      .set({ amount: sql`${quotaLeases.amount} - ${sql.placeholder('paid')}` })
+      .where(
+        and(
+          eq(quotaLeases.instanceId, sql.placeholder('instance')),
+          eq(quotaLeases.kind, sql.placeholder('kind')),
+          eq(quotaLeases.subjectId, id),
+        ),
+      )
+      .prepare(),
+    commitSeq: db
+      .insert(quotaLeases)
+      .values({ instanceId: sql.placeholder('instance'), kind: 'seq', subjectId: 0, amount: sql.placeholder('seq'), heartbeatAt: sql.placeholder('at') })
+      .onConflictDoUpdate({
+        target: [quotaLeases.instanceId, quotaLeases.kind, quotaLeases.subjectId],
+        set: { amount: sql`max(${quotaLeases.amount}, excluded.amount)` },
+      })
       .prepare(),
   }
 }
@@ -391,6 +486,29 @@ async function reserveWhatIsLeftMysql(database: Database & { dialect: 'mysql' },
     await tx.update(mt.users).set({ quota: sql`${mt.users.quota} - ${left}` }).where(eq(mt.users.id, unit.userId))
     return { granted: left }
   })
+}
+
+/** The prepared statements, each call of `run` / `get` counted (as a reservation's or a settlement's). */
+function countCalls<T extends Record<string, object>>(statements: T, count: StatementCounter): T {
+  const path = (name: string): 'reserve' | 'settle' =>
+    name.startsWith('take') || name.startsWith('returnTo') || name === 'userQuota' || name === 'tokenRemain' ? 'reserve' : 'settle'
+  const wrapped: Record<string, object> = {}
+  for (const [name, statement] of Object.entries(statements)) {
+    const p = path(name)
+    wrapped[name] = new Proxy(statement, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver)
+        if ((property === 'run' || property === 'get' || property === 'all') && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            count(p, 1)
+            return (value as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        }
+        return value
+      },
+    })
+  }
+  return wrapped as T
 }
 
 function lazy<T>(make: () => T): () => T {

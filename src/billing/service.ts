@@ -5,6 +5,7 @@ import { INVALIDATE } from '../relay/seams.js'
 import type { UserRow, UsersRepository } from '../users/repository.js'
 import { isQuota, MAX_QUOTA, QuotaRangeError } from './limits.js'
 import type { AdjustResult, BillingRepository } from './repository.js'
+import type { LeaseRepository } from './lease-repository.js'
 
 export interface QuotaAdjustment {
   userId: number
@@ -13,9 +14,12 @@ export interface QuotaAdjustment {
   adminId: number
 }
 
-export function createBillingService(deps: { repo: BillingRepository; users: UsersRepository; cache: Cache; clock: Clock }) {
+export function createBillingService(deps: { repo: BillingRepository; leases: LeaseRepository; users: UsersRepository; cache: Cache; clock: Clock }) {
   const { repo, users, cache, clock } = deps
   return {
+    /** Quota held out of the user's balance by credit leases, over every instance. */
+    heldOf: (userId: number): Promise<number> => deps.leases.heldOnUser(userId),
+
     /** Adds `delta` (may be negative) to a user's quota, recorded as an `adjustment` ledger row. */
     async adjustQuota(input: QuotaAdjustment): Promise<UserRow> {
       if (!isQuota(input.delta) || input.delta === 0) {

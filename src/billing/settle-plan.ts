@@ -15,6 +15,11 @@ export interface SettlePlan {
   tokens: [number, BalanceChange][]
   users: [number, BalanceChange][]
   channels: [number, number][]
+  /** Taken from this instance's leases, per user and per limited token: each lease row shrinks by it. */
+  leaseUsers: [number, number][]
+  leaseTokens: [number, number][]
+  /** The highest journal entry in the batch (0 = none): the instance's committed watermark. */
+  journalSeq: number
 }
 
 /**
@@ -26,6 +31,9 @@ export function planSettlement(units: readonly SettleUnit[]): SettlePlan {
   const tokens = new Map<number, BalanceChange>()
   const users = new Map<number, BalanceChange>()
   const channels = new Map<number, number>()
+  const leaseUsers = new Map<number, number>()
+  const leaseTokens = new Map<number, number>()
+  let journalSeq = 0
   const add = (map: Map<number, BalanceChange>, id: number, refund: number, cost: number, served: number) => {
     const change = map.get(id)
     if (change) {
@@ -38,14 +46,27 @@ export function planSettlement(units: readonly SettleUnit[]): SettlePlan {
   }
   for (const unit of units) {
     const { log } = unit
-    const refund = unit.reserved - log.quota
+    // What was prepaid from a lease is not the balance's to get back: the lease row shrinks by it instead.
+    const refund = unit.reserved - (log.quota - unit.prepaid)
     const served = unit.delivered ? 1 : 0
     add(tokens, log.tokenId, unit.tokenLimited ? refund : 0, log.quota, served)
     add(users, log.userId, refund, log.quota, served)
-    if (log.channelId !== null && log.quota > 0) channels.set(log.channelId, (channels.get(log.channelId) ?? 0) + log.quota)
+    if (log.channelId !== null && log.channelId > 0 && log.quota > 0) channels.set(log.channelId, (channels.get(log.channelId) ?? 0) + log.quota)
+    if (unit.prepaid > 0) {
+      leaseUsers.set(log.userId, (leaseUsers.get(log.userId) ?? 0) + unit.prepaid)
+      if (unit.tokenLimited) leaseTokens.set(log.tokenId, (leaseTokens.get(log.tokenId) ?? 0) + unit.prepaid)
+    }
+    if (unit.journalSeq > journalSeq) journalSeq = unit.journalSeq
   }
   const byId = <V>(map: Map<number, V>) => [...map].sort((a, b) => a[0] - b[0])
-  return { tokens: byId(tokens), users: byId(users), channels: byId(channels) }
+  return {
+    tokens: byId(tokens),
+    users: byId(users),
+    channels: byId(channels),
+    leaseUsers: byId(leaseUsers),
+    leaseTokens: byId(leaseTokens),
+    journalSeq,
+  }
 }
 
 /** The users and tokens whose balances a batch needs: those of units whose cost passed their reservation. */
@@ -80,7 +101,7 @@ export function chargeUnits(units: readonly SettleUnit[], users: Map<number, num
       charged = unit.reserved + taken
       unit.forgiven = excess - taken
     }
-    unit.log.quota = charged
+    unit.log.quota = unit.prepaid + charged
     // Later units of the same user or token see this one's effect.
     const refund = unit.reserved - charged
     const user = users.get(userId)

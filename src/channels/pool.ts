@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import { ChannelIndex } from '../relay/channel-picker.js'
 import { INVALIDATE, type ChannelPool, type RelayChannel } from '../relay/seams.js'
 import type { SecretBox } from '../security/secrets.js'
+import { CircuitBreakers, type CircuitOutcome, type CircuitSettings, type CircuitState } from './circuit.js'
 import type { ChannelRow, ChannelsRepository } from './repository.js'
 
 /** Bursts of invalidations (an admin script editing twenty channels) become one reload. */
@@ -19,6 +20,9 @@ export interface ChannelPoolDeps {
   cache: Cache
   clock: Clock
   log: FastifyBaseLogger
+  circuit: CircuitSettings
+  /** Names this instance as the holder of a circuit probe. */
+  instanceId: string
 }
 
 /**
@@ -36,16 +40,63 @@ export class MemoryChannelPool implements ChannelPool {
   private readonly flushTimer: NodeJS.Timeout
   private readonly safetyTimer: NodeJS.Timeout
   private closed = false
+  private readonly circuits: CircuitBreakers
 
   constructor(private readonly deps: ChannelPoolDeps) {
+    this.circuits = new CircuitBreakers({
+      cache: deps.cache,
+      clock: deps.clock,
+      log: deps.log,
+      settings: deps.circuit,
+      instanceId: deps.instanceId,
+    })
     this.flushTimer = setInterval(() => void this.flushResponseTimes(), RESPONSE_TIME_FLUSH_MS)
     this.flushTimer.unref()
     this.safetyTimer = setInterval(() => this.scheduleReload(), SAFETY_RELOAD_MS)
     this.safetyTimer.unref()
   }
 
+  /**
+   * Channels whose circuit is open (or half-open with its probe taken) are left out. When that would leave none,
+   * the breaker steps aside for the one whose circuit opened longest ago, the nearest to recovery: a group is
+   * never without a channel because of the breaker (README "Operating it").
+   */
   candidates(group: string, model: string): readonly RelayChannel[] {
-    return this.index.candidates(group, model)
+    const all = this.index.candidates(group, model)
+    if (all.length === 0 || this.circuits.allClosed()) return all
+    const usable = all.filter((channel) => this.circuits.usable(channel.id))
+    if (usable.length === all.length) return all
+    if (usable.length > 0) return usable
+    let oldest = all[0] as RelayChannel
+    for (const channel of all) {
+      if (this.circuits.openedAt(channel.id) < this.circuits.openedAt(oldest.id)) oldest = channel
+    }
+    return [oldest]
+  }
+
+  /** Right before a request goes to the channel: false only for a half-open channel whose one probe is taken. */
+  admit(id: number): boolean | Promise<boolean> {
+    return id > 0 ? this.circuits.admit(id) : true
+  }
+
+  /** What an attempt said about the channel's health (CONTRACT §6: never the client's or the gateway's errors). */
+  recordOutcome(id: number, outcome: CircuitOutcome): void {
+    if (id > 0) this.circuits.record(id, outcome)
+  }
+
+  circuitState(id: number): CircuitState {
+    return this.circuits.state(id)
+  }
+
+  /** Ids of the routable channels (the circuit gauge's label set). */
+  channelIds(): IterableIterator<number> {
+    return this.byIdMap.keys()
+  }
+
+  /** Subscribes to other instances' circuit transitions. */
+  async start(): Promise<void> {
+    await this.circuits.start()
+    await this.reload()
   }
 
   byId(id: number): RelayChannel | undefined {
@@ -110,6 +161,8 @@ export class MemoryChannelPool implements ChannelPool {
           this.reloadAgain = false
           this.rebuild(await this.deps.repo.listEnabled())
         } while (this.reloadAgain)
+        // Circuits opened elsewhere while this instance was away (or missed a message) are picked up here.
+        await this.circuits.sync([...this.byIdMap.keys()])
       } finally {
         this.reloading = null
       }

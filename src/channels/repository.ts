@@ -29,6 +29,11 @@ export function createChannelsRepository(database: Database) {
       return db.select().from(t.channels).where(eq(t.channels.status, 'enabled')).orderBy(asc(t.channels.id))
     },
 
+    /** Channels in one status, least recently updated first (the probe of auto-disabled channels). */
+    async listByStatus(status: string, limit: number): Promise<ChannelRow[]> {
+      return db.select().from(t.channels).where(eq(t.channels.status, status)).orderBy(asc(t.channels.updatedAt), asc(t.channels.id)).limit(limit)
+    },
+
     async create(channel: NewChannel): Promise<number> {
       return insertedId(await db.insert(t.channels).values(channel))
     },

@@ -73,6 +73,9 @@ export const ChannelSchema = Type.Object(
     weight: Type.Integer(),
     status: Type.String({ description: 'enabled | disabled | auto_disabled' }),
     status_reason: Type.Union([Type.String(), Type.Null()]),
+    circuit: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open')], {
+      description: 'circuit breaker: open = skipped after repeated upstream failures; half_open = one probe request allowed',
+    }),
     response_time_ms: Type.Union([Type.Integer(), Type.Null()]),
     used_quota: Type.Integer(),
     created_at: Type.String({ format: 'date-time' }),

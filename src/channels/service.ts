@@ -2,8 +2,9 @@ import { request } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Clock } from '../clock.js'
 import { errors } from '../errors.js'
-import { getAdapter, type ChannelAdapter } from '../relay/adapters/index.js'
+import { getAdapter, probeRequest, type ChannelAdapter } from '../relay/adapters/index.js'
 import { upstreamModelOf } from '../relay/model-mapping.js'
+import { redactKeys } from '../security/redact-keys.js'
 import { maskSecret, type SecretBox } from '../security/secrets.js'
 import type { MemoryChannelPool } from './pool.js'
 import type { ChannelRow, ChannelsRepository, NewChannel } from './repository.js'
@@ -53,7 +54,10 @@ function checkBaseUrl(baseUrl: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw errors.invalidRequest('base_url must be an http(s) URL', 'base_url')
   }
-  if (url.search || url.hash) throw errors.invalidRequest('base_url must not carry a query or fragment', 'base_url')
+  // Azure takes its API version from the base URL (src/relay/adapters/azure); no other query may ride along.
+  if (url.hash || (url.search && !/^\?api-version=[A-Za-z0-9._-]{1,40}$/.test(url.search))) {
+    throw errors.invalidRequest('base_url must not carry a fragment or a query other than ?api-version=', 'base_url')
+  }
   return baseUrl.replace(/\/+$/, '')
 }
 
@@ -67,18 +71,22 @@ function checkModelMapping(mapping: Record<string, string>): Record<string, stri
 }
 
 /** The upstream's own error message when it sent OpenAI's error shape, else a trimmed body. */
-function upstreamMessage(text: string): string {
+function upstreamMessage(text: string, key: string): string {
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } }
-    if (typeof parsed.error?.message === 'string') return parsed.error.message.slice(0, MESSAGE_LIMIT)
+    // Upstreams quote the key they refused ("Incorrect API key provided: sk-…"): never passed on.
+    if (typeof parsed.error?.message === 'string') return redactKeys(parsed.error.message, key).slice(0, MESSAGE_LIMIT)
   } catch {
     // not JSON: fall through
   }
-  return text.slice(0, MESSAGE_LIMIT) || 'upstream answered with an error'
+  return redactKeys(text.slice(0, MESSAGE_LIMIT), key) || 'upstream answered with an error'
 }
 
 export function createChannelsService(deps: ChannelsServiceDeps) {
   const { repo, pool, box, clock } = deps
+
+  /** The admin's view, with the circuit state as this instance knows it. */
+  const view = (row: ChannelRow): ChannelView => channelView(row, pool.circuitState(row.id))
 
   async function mustFind(id: number): Promise<ChannelRow> {
     const row = await repo.findById(id)
@@ -109,16 +117,16 @@ export function createChannelsService(deps: ChannelsServiceDeps) {
         updatedAt: now,
       })
       await pool.changed(id)
-      return channelView(await mustFind(id))
+      return view(await mustFind(id))
     },
 
     async list(page: number, pageSize: number): Promise<ChannelList> {
       const { rows, total } = await repo.list(page, pageSize)
-      return { data: rows.map(channelView), total, page, page_size: pageSize }
+      return { data: rows.map(view), total, page, page_size: pageSize }
     },
 
     async get(id: number): Promise<ChannelView> {
-      return channelView(await mustFind(id))
+      return view(await mustFind(id))
     },
 
     async update(id: number, input: UpdateChannelBody): Promise<ChannelView> {
@@ -149,7 +157,7 @@ export function createChannelsService(deps: ChannelsServiceDeps) {
       }
       await repo.update(id, changes)
       await pool.changed(id)
-      return channelView(await mustFind(id))
+      return view(await mustFind(id))
     },
 
     async remove(id: number): Promise<void> {
@@ -161,35 +169,39 @@ export function createChannelsService(deps: ChannelsServiceDeps) {
      * A one-token chat completion through the shared Agent. A pass re-enables an auto-disabled channel;
      * a failure only reports (an admin's manual test must not disable a channel the relay still trusts).
      */
-    async test(id: number, requestedModel: string | undefined): Promise<ChannelTestResult> {
+    async test(id: number, requestedModel: string | undefined, signal?: AbortSignal): Promise<ChannelTestResult> {
       const row = await mustFind(id)
       const adapter = adapterFor(row.type)
       const model = requestedModel ?? row.models[0] ?? DEFAULT_TEST_MODEL
       const upstreamModel = upstreamModelOf(row.modelMapping, model)
-      const body = { model: upstreamModel, messages: [{ role: 'user', content: 'ping' }], max_tokens: 1, stream: false }
+      const key = box.decrypt(row.keyEncrypted)
       const started = performance.now()
       let status: number
       let text: string
       try {
-        const res = await request(adapter.url(row.baseUrl, '/v1/chat/completions'), {
+        // The one-token ping in the channel's own format, at its own URL (src/relay/adapters).
+        const probe = probeRequest(adapter, row.baseUrl, key, upstreamModel)
+        const res = await request(probe.url, {
           dispatcher: deps.upstream,
           method: 'POST',
-          headers: { ...adapter.authHeaders(box.decrypt(row.keyEncrypted)), 'content-type': 'application/json' },
-          body: JSON.stringify(adapter.transformRequestBody ? adapter.transformRequestBody(body) : body),
-          signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+          headers: probe.headers,
+          body: probe.body,
+          signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(TEST_TIMEOUT_MS)]) : AbortSignal.timeout(TEST_TIMEOUT_MS),
         })
         status = res.statusCode
         text = await res.body.text()
       } catch (err) {
         const latency = Math.round(performance.now() - started)
         const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'HeadersTimeoutError')
-        const reason = err instanceof Error ? err.message : 'request failed'
+        const reason = redactKeys(err instanceof Error ? err.message : 'request failed')
         return { ok: false, status: timedOut ? 504 : 502, latency_ms: latency, message: `upstream unreachable: ${reason}`.slice(0, MESSAGE_LIMIT) }
       }
       const latency = Math.round(performance.now() - started)
       const ok = status >= 200 && status < 300
-      if (!ok) return { ok, status, latency_ms: latency, message: upstreamMessage(text) }
+      if (!ok) return { ok, status, latency_ms: latency, message: upstreamMessage(text, key) }
 
+      // A passing test is as good as a probe: an open circuit closes.
+      pool.recordOutcome(id, 'success')
       const changes: Partial<NewChannel> = { responseTimeMs: latency }
       const reEnable = row.status === 'auto_disabled'
       if (reEnable) {

@@ -1,3 +1,4 @@
+import type { CircuitState } from './circuit.js'
 import type { ChannelRow } from './repository.js'
 
 /** A channel as the management API shows it (CONTRACT §5 "Channel output"); the key is the stored mask. */
@@ -14,13 +15,15 @@ export interface ChannelView {
   weight: number
   status: string
   status_reason: string | null
+  /** The circuit breaker's state (src/channels/circuit.ts). */
+  circuit: CircuitState
   response_time_ms: number | null
   used_quota: number
   created_at: string
   updated_at: string
 }
 
-export function channelView(row: ChannelRow): ChannelView {
+export function channelView(row: ChannelRow, circuit: CircuitState = 'closed'): ChannelView {
   return {
     id: row.id,
     type: row.type,
@@ -34,6 +37,7 @@ export function channelView(row: ChannelRow): ChannelView {
     weight: row.weight,
     status: row.status,
     status_reason: row.statusReason ?? null,
+    circuit,
     response_time_ms: row.responseTimeMs ?? null,
     used_quota: Number(row.usedQuota),
     created_at: row.createdAt.toISOString(),

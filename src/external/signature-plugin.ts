@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../errors.js'
 import { parseJsonBody } from '../infra/json-body.js'
-import { canonicalString, verifySignature } from './signature.js'
+import { NONCE_TTL_MS, RequestSignatureCheck } from '../security/request-signature.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,21 +12,11 @@ declare module 'fastify' {
 }
 
 /** Nonces are single use for this long (CONTRACT §1, EXTERNAL_MAX_SKEW_S). */
-export const NONCE_TTL_MS = 600_000
+export { NONCE_TTL_MS }
+/** Partner nonces' namespace in the cache (the signed client requests have their own). */
+export const PARTNER_NONCE_NAMESPACE = 'ext-nonce:'
 /** Partner bodies are small JSON documents; a tighter limit than the relay's keeps unsigned junk cheap. */
 export const PARTNER_BODY_LIMIT_BYTES = 1_048_576
-
-const TIMESTAMP = /^\d{1,12}$/
-// No '&' (nor space): a nonce that could hold '&' could absorb the QUERY part of a signed request,
-// giving the same string to sign under a "new" nonce, i.e. a replay.
-const NONCE = /^[A-Za-z0-9._~+/=:-]{8,64}$/
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name]
-  return typeof value === 'string' ? value : undefined
-}
-
-const badSignature = (message: string) => errors.unauthorized('invalid_signature', message)
 
 /**
  * The partner API's guard, registered inside the external routes' own (encapsulated) context so
@@ -42,6 +32,7 @@ const badSignature = (message: string) => errors.unauthorized('invalid_signature
 export default fp(
   async (app) => {
     app.decorateRequest('rawBody', null)
+    const policy = { maxSkewS: app.config.externalMaxSkewS, nonceNamespace: PARTNER_NONCE_NAMESPACE, cache: app.cache, clock: app.clock }
 
     app.addHook('onRequest', async () => {
       if (!app.config.externalApiSecret) {
@@ -62,33 +53,9 @@ export default fp(
     app.addHook('preValidation', async (request) => {
       const secret = app.config.externalApiSecret
       if (!secret) throw errors.unavailable('external_api_disabled', 'the partner API is disabled')
-      const timestamp = header(request, 'x-timestamp')
-      const nonce = header(request, 'x-nonce')
-      const signature = header(request, 'x-signature')
-      if (timestamp === undefined || nonce === undefined || signature === undefined) {
-        throw badSignature('X-Timestamp, X-Nonce and X-Signature are required')
-      }
-      if (!TIMESTAMP.test(timestamp)) throw badSignature('X-Timestamp must be unix seconds')
-      if (!NONCE.test(nonce)) throw badSignature('X-Nonce must be 8-64 characters of [A-Za-z0-9._~+/=:-]')
-
-      const queryStart = request.url.indexOf('?')
-      const canonical = canonicalString({
-        method: request.method,
-        path: queryStart === -1 ? request.url : request.url.slice(0, queryStart),
-        timestamp,
-        nonce,
-        query: queryStart === -1 ? undefined : request.url.slice(queryStart + 1),
-        body: request.rawBody ?? undefined,
-      })
-      if (!verifySignature(secret, canonical, signature)) throw badSignature('the request signature does not match')
-
-      const skewS = Math.abs(Math.floor(app.clock.now() / 1000) - Number(timestamp))
-      if (skewS > app.config.externalMaxSkewS) {
-        throw errors.unauthorized('stale_timestamp', `X-Timestamp is more than ${app.config.externalMaxSkewS} s from the server's clock`)
-      }
-      if (!(await app.cache.setIfAbsent(`ext-nonce:${nonce}`, '1', NONCE_TTL_MS))) {
-        throw errors.unauthorized('nonce_reused', 'this X-Nonce was already used; sign the request again with a new nonce')
-      }
+      const check = new RequestSignatureCheck({ ...policy, secret }, request)
+      if (request.rawBody !== null) check.addBody(request.rawBody)
+      await check.verify()
 
       if (request.rawBody !== null) request.body = parseJsonBody(request.rawBody.toString('utf8'))
     })

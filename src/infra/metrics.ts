@@ -27,6 +27,8 @@ export interface Metrics {
   settlementFailures: Counter<'kind'>
   /** Quota a settlement could not charge because the balance was exhausted (beyond one increment below zero). */
   quotaForgiven: Counter
+  /** SQL statements billing ran (reserve, settle, lease), for the bench's "statements per request". */
+  dbStatements: Counter<'path'>
   /**
    * The `model` label value for a client-chosen model name: the name itself when a registered source
    * knows it (and the label set has room), else `other`. Bound to its object; safe to pass around.
@@ -107,6 +109,7 @@ export default fp(
       quota: new Counter({ name: 'nexus_quota_total', help: 'Quota charged', labelNames: ['model'], registers: [registry] }),
       settlementFailures: new Counter({ name: 'nexus_settlement_failures_total', help: 'Settlements with a reduced usage-log row, or not settled', labelNames: ['kind'], registers: [registry] }),
       quotaForgiven: new Counter({ name: 'nexus_quota_forgiven_total', help: 'Quota left uncharged because the balance was exhausted', registers: [registry] }),
+      dbStatements: new Counter({ name: 'nexus_db_statements_total', help: 'SQL statements run by billing (the relay\'s only database work when caches are warm), by path', labelNames: ['path'], registers: [registry] }),
       ...createModelLabels(),
       upstreamQueued: new Gauge({ name: 'nexus_upstream_queued_requests', help: 'Requests waiting for a connection to an upstream origin at UPSTREAM_MAX_CONNECTIONS', labelNames: ['origin'], registers: [registry] }),
       upstreamSaturated: new Counter({ name: 'nexus_upstream_saturated_seconds_total', help: 'Seconds in which an upstream origin had all UPSTREAM_MAX_CONNECTIONS connections in use', labelNames: ['origin'], registers: [registry] }),

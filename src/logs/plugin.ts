@@ -1,4 +1,6 @@
 import fp from 'fastify-plugin'
+import { startSingletonJob, type SingletonJob } from '../infra/singleton-job.js'
+import { purgeOldUsageLogs, RETENTION_INTERVAL_MS } from './retention.js'
 import { createLogsRepository, type LogFilter, type Stats, type StatsFilter } from './repository.js'
 import { usageLogView, type UsageLogView } from './view.js'
 
@@ -33,6 +35,27 @@ export default fp(
       stats: (filter) => repo.stats(filter),
     }
     app.decorate('logs', logs)
+
+    // LOG_RETENTION_DAYS: old usage-log rows are deleted off the request path, by one instance at a time.
+    const days = app.config.logRetentionDays
+    if (days !== undefined) {
+      let job: SingletonJob | null = null
+      app.addHook('onReady', async () => {
+        job = startSingletonJob({
+          name: 'usage-log-retention',
+          cache: app.cache,
+          log: app.log,
+          intervalMs: RETENTION_INTERVAL_MS,
+          runAtStart: true,
+          run: async (signal) => {
+            await purgeOldUsageLogs({ repo, clock: app.clock, log: app.log, days }, signal)
+          },
+        })
+      })
+      app.addHook('onClose', async () => {
+        await job?.stop()
+      })
+    }
   },
-  { name: 'logs', dependencies: ['db'] },
+  { name: 'logs', dependencies: ['db', 'cache'] },
 )

@@ -1,5 +1,5 @@
-import { and, count, desc, eq, gte, lte, sql, sum, type SQL } from 'drizzle-orm'
-import type { Database } from '../db/client.js'
+import { and, asc, count, desc, eq, gte, inArray, lt, lte, sql, sum, type SQL } from 'drizzle-orm'
+import { affectedRows, type Database } from '../db/client.js'
 
 export type UsageLogRow = Database['t']['usageLogs']['$inferSelect']
 
@@ -110,6 +110,20 @@ export function createLogsRepository(database: Database) {
         })),
         by_day: byDay.map((row) => ({ date: String(row.date), requests: num(row.requests), quota: num(row.quota) })),
       }
+    },
+
+    /**
+     * Deletes at most `limit` rows created before `cutoff`, oldest first; returns how many went. One short
+     * statement per call (LOG_RETENTION_DAYS), so the ledger is never locked for long.
+     */
+    async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
+      if (database.dialect === 'mysql') {
+        const mt = database.mt.usageLogs
+        return affectedRows(await database.mysql.delete(mt).where(lt(mt.createdAt, cutoff)).orderBy(asc(mt.id)).limit(limit))
+      }
+      // SQLite's DELETE takes no LIMIT unless built with it: the batch is chosen by a subquery on the index.
+      const oldest = db.select({ id: logs.id }).from(logs).where(lt(logs.createdAt, cutoff)).orderBy(asc(logs.id)).limit(limit)
+      return affectedRows(await database.sqlite.delete(logs).where(inArray(logs.id, oldest)))
     },
   }
 }

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { loadCatalogue } from './catalogue.js'
 import { createPricingRepository } from './repository.js'
 import { createPricingService, type PricingService } from './service.js'
 
@@ -11,7 +12,10 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const pricing = createPricingService({ repo: createPricingRepository(app.db), cache: app.cache, clock: app.clock, log: app.log })
+    // Imported once here, never per request; without the package only admin prices apply.
+    const { catalogue, problem } = await loadCatalogue()
+    if (problem) app.log.warn(`price catalogue unavailable (${problem}): models without an admin price use the default price`)
+    const pricing = createPricingService({ repo: createPricingRepository(app.db), cache: app.cache, clock: app.clock, log: app.log, catalogue })
     // Runs before the root admin is made (onReady), so "no user yet" means a fresh database.
     if (await pricing.seedIfFresh()) app.log.info('fresh database: starter price list written')
     await pricing.start()

@@ -24,6 +24,8 @@ export function createPricingRepository(database: Database) {
         inputMicrosPer1M: Number(row.inputMicrosPer1M),
         outputMicrosPer1M: Number(row.outputMicrosPer1M),
         perRequestMicros: Number(row.perRequestMicros),
+        cacheReadMicrosPer1M: row.cacheReadMicrosPer1M === null ? null : Number(row.cacheReadMicrosPer1M),
+        cacheWriteMicrosPer1M: row.cacheWriteMicrosPer1M === null ? null : Number(row.cacheWriteMicrosPer1M),
       }))
     },
 
@@ -32,6 +34,8 @@ export function createPricingRepository(database: Database) {
         inputMicrosPer1M: price.inputMicrosPer1M,
         outputMicrosPer1M: price.outputMicrosPer1M,
         perRequestMicros: price.perRequestMicros,
+        cacheReadMicrosPer1M: price.cacheReadMicrosPer1M ?? null,
+        cacheWriteMicrosPer1M: price.cacheWriteMicrosPer1M ?? null,
         updatedAt: now,
       }
       if (database.dialect === 'sqlite') {
@@ -45,6 +49,23 @@ export function createPricingRepository(database: Database) {
           .values({ model: price.model, ...values })
           .onDuplicateKeyUpdate({ set: values })
       }
+    },
+
+    /**
+     * The model names enabled channels list or map (wildcard channels name none): the models the gateway serves,
+     * whose catalogue prices `GET /api/pricing` shows beside the admin prices.
+     */
+    async listServedModels(): Promise<string[]> {
+      const rows = await db
+        .select({ models: t.channels.models, modelMapping: t.channels.modelMapping })
+        .from(t.channels)
+        .where(eq(t.channels.status, 'enabled'))
+      const names = new Set<string>()
+      for (const row of rows) {
+        for (const model of Array.isArray(row.models) ? row.models : []) if (typeof model === 'string') names.add(model)
+        for (const model of Object.keys(row.modelMapping ?? {})) names.add(model)
+      }
+      return [...names]
     },
 
     /** True when a row was removed. */

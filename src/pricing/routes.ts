@@ -20,7 +20,7 @@ function modelOf(params: { '*': string }): string {
 const admin = { tags: ['pricing'], security: [{ session: [] }] }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/', { schema: { tags: ['pricing'], response: { 200: PriceListSchema } } }, async () => ({ data: app.pricing.list() }))
+  app.get('/', { schema: { tags: ['pricing'], response: { 200: PriceListSchema } } }, async () => ({ data: await app.pricing.list() }))
 
   // Group ratios come first: the static `groups` segment wins over the model wildcard below.
   app.get('/groups', { onRequest: app.requireAdmin, schema: { ...admin, response: { 200: GroupRatioListSchema } } }, async () => ({
@@ -37,6 +37,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.pricing.removeGroupRatio(request.params.name)
     return reply.code(204).send()
   })
+
+  // The price a request for this model would be billed at: its admin price, the catalogue's, or the default (`*`).
+  app.get('/*', { schema: { tags: ['pricing'], params: ModelParams, response: { 200: PriceSchema } } }, async (request) =>
+    app.pricing.effectivePrice(modelOf(request.params)),
+  )
 
   app.put(
     '/*',

@@ -1,10 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cache } from '../cache/cache.js'
 import type { Clock } from '../clock.js'
-import { errors } from '../errors.js'
+import { ApiError, errors } from '../errors.js'
 import type { ModelPrice } from '../billing/cost.js'
 import { formatMicros, parseUsdMicros } from '../billing/usd.js'
 import { INVALIDATE } from '../relay/seams.js'
+import { emptyCatalogue, type CataloguePrice, type PriceCatalogue } from './catalogue.js'
 import type { GroupRatioRow, PriceRow, PricingRepository } from './repository.js'
 import { STARTER_PRICES } from './starter-prices.js'
 
@@ -13,11 +14,20 @@ export const DEFAULT_PRICE_MODEL = '*'
 export const DEFAULT_GROUP = 'default'
 export const RATIO_ONE = 1_000_000
 
+export type PriceSource = 'admin' | 'catalogue'
+
 export interface PriceView {
   model: string
   input_per_1m: number
   output_per_1m: number
   per_request: number
+  /** null = the input price */
+  cache_read_per_1m: number | null
+  /** null = the input price */
+  cache_write_per_1m: number | null
+  source: PriceSource
+  /** For a catalogue price: the catalogue's `provider/model` it was taken from. */
+  catalogue_model?: string
 }
 
 export interface GroupRatioView {
@@ -32,6 +42,9 @@ export interface PriceChange {
   input_per_1m?: DecimalInput
   output_per_1m?: DecimalInput
   per_request?: DecimalInput
+  /** null = back to the input price */
+  cache_read_per_1m?: DecimalInput | null
+  cache_write_per_1m?: DecimalInput | null
 }
 
 // Bounds keep every later product far inside the safe-integer range.
@@ -39,15 +52,40 @@ const MAX_PRICE_MICROS = 1_000_000n * 1_000_000n // $1M per 1M tokens / per requ
 const MAX_RATIO_MICROS = 1000n * 1_000_000n
 
 const display = (micros: number): number => Number(formatMicros(BigInt(micros)))
+const displayOrNull = (micros: number | null | undefined): number | null =>
+  micros === null || micros === undefined ? null : display(micros)
 
-export function priceView(row: PriceRow): PriceView {
-  return {
-    model: row.model,
-    input_per_1m: display(row.inputMicrosPer1M),
-    output_per_1m: display(row.outputMicrosPer1M),
-    per_request: display(row.perRequestMicros),
+/** A price as the API shows it, in USD; `source` says whether an admin set it or the catalogue supplied it. */
+export function priceView(model: string, price: ModelPrice, source: PriceSource = 'admin'): PriceView {
+  const view: PriceView = {
+    model,
+    input_per_1m: display(price.inputMicrosPer1M),
+    output_per_1m: display(price.outputMicrosPer1M),
+    per_request: display(price.perRequestMicros),
+    cache_read_per_1m: displayOrNull(price.cacheReadMicrosPer1M),
+    cache_write_per_1m: displayOrNull(price.cacheWriteMicrosPer1M),
+    source,
   }
+  if (source === 'catalogue' && 'catalogueId' in price) view.catalogue_model = (price as CataloguePrice).catalogueId
+  return view
 }
+
+/**
+ * 400 `model_price_unset` (CONTRACT §3): the model has no admin price, the catalogue does not know it, and there
+ * is no default price. The message tells the client what an admin can do about it.
+ */
+export function modelPriceUnset(model: string): ApiError {
+  return new ApiError(
+    400,
+    'model_price_unset',
+    `model '${model}' has no price: no admin price, not in the price catalogue, and no default price. ` +
+      `An admin can set one with PUT /api/pricing/${model} {"input_per_1m": …, "output_per_1m": …} (USD per 1M tokens), ` +
+      'or a default for every unpriced model with PUT /api/pricing/default',
+    { param: 'model', retry: false },
+  )
+}
+
+const byModel = (a: { model: string }, b: { model: string }) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0)
 
 function parseAmount(value: DecimalInput, param: string, max: bigint): number {
   let micros: bigint
@@ -66,8 +104,16 @@ function parseAmount(value: DecimalInput, param: string, max: bigint): number {
  * Every change is written, applied here at once, and published on `INVALIDATE.pricing` so every
  * other instance reloads too.
  */
-export function createPricingService(deps: { repo: PricingRepository; cache: Cache; clock: Clock; log: FastifyBaseLogger }) {
+export function createPricingService(deps: {
+  repo: PricingRepository
+  cache: Cache
+  clock: Clock
+  log: FastifyBaseLogger
+  /** The bundled price catalogue (catalogue.ts); absent = admin prices only. */
+  catalogue?: PriceCatalogue
+}) {
   const { repo, cache, clock, log } = deps
+  let catalogue = deps.catalogue ?? emptyCatalogue
   let prices = new Map<string, PriceRow>()
   let ratios = new Map<string, number>()
   let loads = 0
@@ -104,14 +150,39 @@ export function createPricingService(deps: { repo: PricingRepository; cache: Cac
         inputMicrosPer1M: Number(parseUsdMicros(p.input)),
         outputMicrosPer1M: Number(parseUsdMicros(p.output)),
         perRequestMicros: Number(parseUsdMicros(p.perRequest)),
+        cacheReadMicrosPer1M: p.cacheRead === undefined ? null : Number(parseUsdMicros(p.cacheRead)),
+        cacheWriteMicrosPer1M: null,
       }))
       await repo.insertMissingPrices(rows, new Date(clock.now()))
       return true
     },
 
-    /** The model's price, else the default price `*`, else undefined. Memory only. */
+    /**
+     * The model's admin price, else the catalogue's, else the default price `*`, else undefined (the meter then
+     * answers 400 `model_price_unset`). Memory only: a map lookup, plus the catalogue's own map after the model's
+     * first use.
+     */
     priceOf(model: string): ModelPrice | undefined {
-      return prices.get(model) ?? prices.get(DEFAULT_PRICE_MODEL)
+      return prices.get(model) ?? catalogue.priceOf(model, clock.now()) ?? prices.get(DEFAULT_PRICE_MODEL)
+    },
+
+    /** The price that applies to `model`, as the API shows it (the default price shows as model `*`); 400 when none. */
+    effectivePrice(model: string): PriceView {
+      const own = prices.get(model)
+      if (own) return priceView(model, own)
+      const listed = model === DEFAULT_PRICE_MODEL ? undefined : catalogue.priceOf(model, clock.now())
+      if (listed) return priceView(model, listed, 'catalogue')
+      const fallback = prices.get(DEFAULT_PRICE_MODEL)
+      if (fallback) return priceView(DEFAULT_PRICE_MODEL, fallback)
+      throw modelPriceUnset(model)
+    },
+
+    /**
+     * Replaces the catalogue, on this instance only: for tests (a stand-in while the package is not installed)
+     * and any later catalogue refresh. Memory only.
+     */
+    useCatalogue(next: PriceCatalogue): void {
+      catalogue = next
     },
 
     /** True when the model has a price row of its own (the default price `*` does not count). Memory only. */
@@ -124,25 +195,43 @@ export function createPricingService(deps: { repo: PricingRepository; cache: Cac
       return ratios.get(group) ?? RATIO_ONE
     },
 
-    list(): PriceView[] {
-      return [...prices.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0)).map(priceView)
+    /**
+     * Every admin price (`source: "admin"`), and the catalogue's price of every model an enabled channel names
+     * that has no admin price (`source: "catalogue"`), by model id.
+     */
+    async list(): Promise<PriceView[]> {
+      const views = [...prices.values()].map((row) => priceView(row.model, row))
+      const now = clock.now()
+      for (const model of await repo.listServedModels()) {
+        if (prices.has(model)) continue
+        const listed = catalogue.priceOf(model, now)
+        if (listed) views.push(priceView(model, listed, 'catalogue'))
+      }
+      return views.sort(byModel)
     },
 
-    /** Sets a model's prices; fields left out keep their current value (0 for a new model). */
+    /**
+     * Sets a model's admin price, which overrides the catalogue. Fields left out keep their current value: the
+     * admin price's, else the catalogue's for a model it lists, else 0 (cache prices: null, the input price).
+     */
     async setPrice(model: string, change: PriceChange): Promise<PriceView> {
-      const current = prices.get(model)
+      const current: ModelPrice | undefined =
+        prices.get(model) ?? (model === DEFAULT_PRICE_MODEL ? undefined : catalogue.priceOf(model, clock.now()))
+      const amountOr = (value: DecimalInput | undefined, param: string, kept: number | undefined): number =>
+        value === undefined ? (kept ?? 0) : parseAmount(value, param, MAX_PRICE_MICROS)
+      const cacheOr = (value: DecimalInput | null | undefined, param: string, kept: number | null | undefined): number | null =>
+        value === undefined ? (kept ?? null) : value === null ? null : parseAmount(value, param, MAX_PRICE_MICROS)
       const row: PriceRow = {
         model,
-        inputMicrosPer1M:
-          change.input_per_1m === undefined ? (current?.inputMicrosPer1M ?? 0) : parseAmount(change.input_per_1m, 'input_per_1m', MAX_PRICE_MICROS),
-        outputMicrosPer1M:
-          change.output_per_1m === undefined ? (current?.outputMicrosPer1M ?? 0) : parseAmount(change.output_per_1m, 'output_per_1m', MAX_PRICE_MICROS),
-        perRequestMicros:
-          change.per_request === undefined ? (current?.perRequestMicros ?? 0) : parseAmount(change.per_request, 'per_request', MAX_PRICE_MICROS),
+        inputMicrosPer1M: amountOr(change.input_per_1m, 'input_per_1m', current?.inputMicrosPer1M),
+        outputMicrosPer1M: amountOr(change.output_per_1m, 'output_per_1m', current?.outputMicrosPer1M),
+        perRequestMicros: amountOr(change.per_request, 'per_request', current?.perRequestMicros),
+        cacheReadMicrosPer1M: cacheOr(change.cache_read_per_1m, 'cache_read_per_1m', current?.cacheReadMicrosPer1M),
+        cacheWriteMicrosPer1M: cacheOr(change.cache_write_per_1m, 'cache_write_per_1m', current?.cacheWriteMicrosPer1M),
       }
       await repo.upsertPrice(row, new Date(clock.now()))
       await changed()
-      return priceView(row)
+      return priceView(model, row)
     },
 
     async removePrice(model: string): Promise<void> {

@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify'
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
 import { clientResponseHeaders } from './headers.js'
 import type { Usage } from './seams.js'
+import { bodyFailureMessage } from './upstream-fault.js'
 import type { BodySink, UpstreamResponse } from './upstream-call.js'
 
 /** How a relayed response ended, for billing and metrics. */
@@ -64,9 +65,8 @@ export function clientWriter(reply: FastifyReply, upstream: UpstreamResponse): {
   }
 }
 
-/** Pipes the upstream body through `sink`, then ends the client's response however the body ended. */
+/** Pipes the upstream body through `sink`; resolves with why it stopped early, or null when it completed. */
 export async function pumpBody(
-  reply: FastifyReply,
   upstream: UpstreamResponse,
   sink: BodySink,
   signal: AbortSignal,
@@ -76,14 +76,19 @@ export async function pumpBody(
     await upstream.pipeTo(sink)
   } catch (err) {
     // The client keeps what it got: a cut upstream ends the response, a gone client has nothing left to end.
-    error = signal.aborted ? 'client closed the request' : `upstream body failed: ${err instanceof Error ? err.message : String(err)}`
+    error = signal.aborted ? 'client closed the request' : bodyFailureMessage(err)
   }
   return error
 }
 
-export function endClientResponse(reply: FastifyReply, last?: Buffer | null): void {
+/** `failed`: the body is incomplete and cannot say so in-band, so the connection is closed rather than ended. */
+export function endClientResponse(reply: FastifyReply, last?: Buffer | null, failed = false): void {
   const res = reply.raw
   if (res.destroyed || res.writableEnded) return
+  if (failed) {
+    res.destroy()
+    return
+  }
   if (last && last.length > 0) res.end(last)
   else res.end()
 }

@@ -42,8 +42,10 @@ export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPla
   const maxAttempts = plan.replayable ? 1 + app.config.relayRetries : 1
   const started = performance.now()
   let lastFailure: ApiError | null = null
+  /** Half-open channels passed over because another request holds their one probe: they cost no attempt. */
+  let skipped = 0
 
-  while (tried.size < maxAttempts) {
+  while (tried.size - skipped < maxAttempts) {
     const channel = pickChannel(plan.candidates, tried)
     if (!channel) break
     tried.add(channel.id)
@@ -56,29 +58,57 @@ export async function forwardWithFailover(app: FastifyInstance, plan: ForwardPla
     // Built outside the try below: whatever the gateway throws while building a request is its own error (a 500,
     // or the client's 400), never a channel failure, and no reason to try another channel (CONTRACT §6).
     const upstreamRequest = plan.buildRequest(channel, adapter, upstreamModel)
+    // Circuit breaker (src/channels/circuit.ts): a half-open channel lets one probe through at a time.
+    const admitted = app.channelPool.admit(channel.id)
+    if (admitted !== true && !(await admitted)) {
+      skipped += 1
+      continue
+    }
     const attemptStarted = performance.now()
     let response: UpstreamResponse
     try {
-      response = await callUpstream(channel.dispatcher ?? app.upstream, upstreamRequest, signal)
+      response = await callUpstream(channel.dispatcher ?? app.upstream, upstreamRequest, signal, {
+        bodyTimeoutMs: app.config.upstreamIdleTimeoutMs,
+        onBodyError: (err) => {
+          if (isUpstreamBodyFault(err)) app.channelPool.recordOutcome(channel.id, 'failure')
+        },
+      })
     } catch (err) {
+      // Only the upstream's own failures count against the channel (CONTRACT §6).
+      app.channelPool.recordOutcome(channel.id, signal.aborted || isGatewaySide(err) ? 'neutral' : 'failure')
       if (signal.aborted) throw new ClientGoneError()
       if (isGatewaySide(err)) throw err
       lastFailure = transportFailure(err, app.config.upstreamFirstByteTimeoutMs)
-      app.metrics.upstreamErrors.inc({ channel: String(channel.id), reason: lastFailure.statusCode === 504 ? 'timeout' : 'connect' })
+      app.metrics.upstreamErrors.inc({ channel: channelLabel(channel), reason: lastFailure.statusCode === 504 ? 'timeout' : 'connect' })
       continue
     }
     const status = response.status
     if (status !== 401 && status !== 403 && status !== 429 && status < 500) {
-      app.channelPool.recordResponseTime(channel.id, Math.round(performance.now() - attemptStarted))
+      if (channel.id > 0) app.channelPool.recordResponseTime(channel.id, Math.round(performance.now() - attemptStarted))
+      app.channelPool.recordOutcome(channel.id, 'success')
       return { channel, upstreamModel, response, firstByteMs: Math.round(performance.now() - started), attempts: tried.size }
     }
     lastFailure = await statusFailure(response, channel)
-    app.metrics.upstreamErrors.inc({ channel: String(channel.id), reason: `status_${status}` })
+    app.metrics.upstreamErrors.inc({ channel: channelLabel(channel), reason: `status_${status}` })
+    // A 5xx counts against the channel; a 429 is the upstream's capacity, 401/403 disable it below.
+    app.channelPool.recordOutcome(channel.id, status >= 500 ? 'failure' : 'neutral')
     if (status === 401 || status === 403) await disable(app, channel, lastFailure)
     if (signal.aborted) throw new ClientGoneError()
   }
 
-  throw lastFailure ?? noChannel(plan.model)
+  throw lastFailure ?? (skipped > 0 ? channelsRecovering(plan.model) : noChannel(plan.model))
+}
+
+/** Every channel left was half-open with its one probe taken by another request (a short window): retry soon. */
+function channelsRecovering(model: string): ApiError {
+  const message = `every channel serving '${model}' is recovering from upstream failures; retry shortly`
+  return new ApiError(503, 'channel_unavailable', message, { type: 'api_error', headers: { 'retry-after': '1' } })
+}
+
+/** A body that failed after its head because of the upstream: cut, reset, or silent past UPSTREAM_IDLE_TIMEOUT_MS. */
+function isUpstreamBodyFault(err: Error): boolean {
+  const code = 'code' in err ? String(err.code) : ''
+  return code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_SOCKET' || code === 'ECONNRESET'
 }
 
 export function noChannel(model: string): ApiError {
@@ -87,6 +117,8 @@ export function noChannel(model: string): ApiError {
 
 /** undici refusing the request it was handed (a bad header, a bad body type): the gateway's fault, not the upstream's. */
 function isGatewaySide(err: unknown): boolean {
+  // The gateway's own refusal raised inside a dispatcher (a personal API's address check: 400 address_not_allowed).
+  if (err instanceof ApiError) return true
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : ''
   return code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code.startsWith('ERR_INVALID_')
 }
@@ -118,7 +150,10 @@ async function statusFailure(response: UpstreamResponse, channel: RelayChannel):
   } catch {
     // Not JSON, too long or cut: the status alone is the message.
   }
-  return new ApiError(response.status, code ?? 'upstream_error', redactKeys(message, channel.key), { type: 'upstream_error' })
+  // A 429's or 503's `retry-after` (seconds) reaches the client when this is the answer it gets.
+  const retryAfter = response.headers['retry-after']
+  const headers = typeof retryAfter === 'string' && /^\d{1,6}$/.test(retryAfter) ? { 'retry-after': retryAfter } : undefined
+  return new ApiError(response.status, code ?? 'upstream_error', redactKeys(message, channel.key), { type: 'upstream_error', headers })
 }
 
 /**
@@ -131,7 +166,14 @@ function redactKeys(message: string, key: string): string {
   return out
 }
 
+/** Personal APIs (synthetic channels, negative ids) share one label: one per user's upstream would be unbounded. */
+function channelLabel(channel: RelayChannel): string {
+  return channel.id > 0 ? String(channel.id) : 'personal'
+}
+
 async function disable(app: FastifyInstance, channel: RelayChannel, failure: ApiError): Promise<void> {
+  // A personal API is the user's own to fix; there is no channel to disable.
+  if (channel.id <= 0) return
   try {
     await app.channelPool.autoDisable(channel.id, `upstream answered ${failure.statusCode}: ${failure.message}`)
   } catch (err) {

@@ -6,6 +6,7 @@ import { peekMultipartModel } from './multipart.js'
 import { principalOf } from './principal.js'
 import { assertModelName, readJsonBody, upstreamJsonBody, type RelayEndpoint } from './request.js'
 import { relay } from './relay.js'
+import { replyClient } from './relay-client.js'
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
@@ -15,7 +16,7 @@ export function relayJson(app: FastifyInstance, endpoint: RelayEndpoint): Handle
     const principal = principalOf(request)
     const body = readJsonBody(endpoint, request.body, jsonTextOf(request))
     app.relayKeys.assertModelAllowed(principal, body.model)
-    await relay(app, request, reply, {
+    await relay(app, replyClient(request, reply), {
       endpoint,
       principal,
       model: body.model,
@@ -28,7 +29,7 @@ export function relayJson(app: FastifyInstance, endpoint: RelayEndpoint): Handle
       generates: endpoint.completionLimitField !== undefined,
       replayable: true,
       body: (_channel, adapter, upstreamModel, reservation) =>
-        upstreamJsonBody(endpoint, body, upstreamModel, adapter, reservation.completionCap),
+        upstreamJsonBody(endpoint, body, upstreamModel, adapter, reservation.completionCap, app.config.defaultCompletionReserve),
     })
   }
 }
@@ -49,7 +50,7 @@ export function relayUpload(app: FastifyInstance, endpoint: RelayEndpoint): Hand
     assertModelName(peek.model)
     app.relayKeys.assertModelAllowed(principal, peek.model)
     const length = request.headers['content-length']
-    await relay(app, request, reply, {
+    await relay(app, replyClient(request, reply), {
       endpoint,
       principal,
       model: peek.model,

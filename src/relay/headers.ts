@@ -45,8 +45,8 @@ const REQUEST_DROPPED = new Set([
 const RESPONSE_DROPPED = new Set([...HOP_BY_HOP, 'content-length', 'content-encoding', 'set-cookie', 'x-request-id']);
 
 export interface UpstreamHeaderOptions {
-  /** The channel's credential as the whole header value, e.g. `Bearer sk-...`. */
-  authorization: string;
+  /** The channel's credential as the whole header value, e.g. `Bearer sk-...`; absent when the key travels in another header. */
+  authorization?: string;
   requestId: string;
   /** Set last, so an adapter's own auth or version headers win. */
   extra?: Record<string, string>;
@@ -68,7 +68,7 @@ export function upstreamRequestHeaders(
   }
   // Identity, so the relay can read usage out of the body without decompressing it.
   out['accept-encoding'] = 'identity';
-  out.authorization = opts.authorization;
+  if (opts.authorization !== undefined) out.authorization = opts.authorization;
   out['x-request-id'] = opts.requestId;
   const extra = opts.extra;
   if (extra) {

@@ -2,13 +2,14 @@
 // fields the gateway itself depends on are checked; every other field is kept and forwarded untouched.
 import { errors } from '../errors.js'
 import type { ChannelAdapter } from './adapters/index.js'
+import { convertRequest, isConverted, REASONING_MODEL } from './exchange.js'
 import { promptTokensBound } from './prompt-bound.js'
 
 export interface RelayEndpoint {
   /** The public and upstream path, e.g. `/v1/chat/completions`. */
   path: string
   /** `native` endpoints stream SSE with usage handling; `passthrough` ones relay the upstream's bytes as they are. */
-  kind: 'chat' | 'completions' | 'embeddings' | 'passthrough'
+  kind: 'chat' | 'completions' | 'embeddings' | 'passthrough' | 'messages'
   /** OpenAI's own default when the body names no model (moderations, images); absent → `model` is required. */
   defaultModel?: string
   /** The body field that limits the completion, when the endpoint generates text (the meter reserves for it). */
@@ -17,6 +18,8 @@ export interface RelayEndpoint {
 
 export const ENDPOINTS = {
   chat: { path: '/v1/chat/completions', kind: 'chat', completionLimitField: 'max_tokens' },
+  /** Anthropic's Messages API (CONTRACT §3, §9): native to Anthropic channels, converted for the others. */
+  messages: { path: '/v1/messages', kind: 'messages', completionLimitField: 'max_tokens' },
   completions: { path: '/v1/completions', kind: 'completions', completionLimitField: 'max_tokens' },
   embeddings: { path: '/v1/embeddings', kind: 'embeddings' },
   responses: { path: '/v1/responses', kind: 'passthrough', completionLimitField: 'max_output_tokens' },
@@ -76,7 +79,7 @@ export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: strin
   if (!isObject(body)) throw errors.invalidRequest('request body must be a JSON object')
   const model = body.model ?? endpoint.defaultModel
   assertModelName(model)
-  if (endpoint.kind === 'chat' && !(Array.isArray(body.messages) && body.messages.every(isObject))) {
+  if ((endpoint.kind === 'chat' || endpoint.kind === 'messages') && !(Array.isArray(body.messages) && body.messages.every(isObject))) {
     throw errors.invalidRequest("'messages' must be an array of message objects", 'messages')
   }
   const stream = body.stream === true
@@ -116,13 +119,14 @@ function choicesOf(body: JsonObject): number {
   return n
 }
 
-/** OpenAI's reasoning models refuse `max_tokens` on chat and take `max_completion_tokens` instead. */
-const REASONING_MODEL = /^(?:o\d|gpt-5)/
+/** `max_tokens` for a converted request to a provider that requires one, when the client named none. */
+const DEFAULT_MAX_TOKENS = 4096
 
 /**
- * The body one channel gets: the model mapped (only when the channel maps it), for native streams
- * `stream_options.include_usage` turned on so the gateway can bill from the upstream's own count, and the
- * completion capped when the balance could not afford the whole allowance (`completionCap`, CONTRACT §4).
+ * The body one channel gets. In the channel's own format: the model mapped (only when the channel maps it), for
+ * native streams `stream_options.include_usage` turned on so the gateway can bill from the upstream's own count,
+ * and the completion capped when the balance could not afford the whole allowance (`completionCap`, CONTRACT §4).
+ * In another format (CONTRACT §9): converted by exchange.ts, with the same model, cap and usage request.
  */
 export function upstreamJsonBody(
   endpoint: RelayEndpoint,
@@ -130,7 +134,12 @@ export function upstreamJsonBody(
   upstreamModel: string,
   adapter: ChannelAdapter,
   completionCap: number | null = null,
+  defaultMaxTokens = DEFAULT_MAX_TOKENS,
 ): Buffer {
+  if (isConverted(endpoint.kind, adapter)) {
+    const converted = convertRequest(endpoint.kind, body.json, adapter, { model: upstreamModel, defaultMaxTokens }, completionCap)
+    return Buffer.from(JSON.stringify(converted))
+  }
   let json = body.json
   const asksUsage = body.stream && (endpoint.kind === 'chat' || endpoint.kind === 'completions')
   const capField = completionCap !== null ? capFieldOf(endpoint, upstreamModel) : null
@@ -143,7 +152,6 @@ export function upstreamJsonBody(
     }
     if (capField) json[capField] = completionCap
   }
-  if (adapter.transformRequestBody) json = adapter.transformRequestBody(json)
   return Buffer.from(JSON.stringify(json))
 }
 

@@ -1,15 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { installJsonBodyParser } from '../infra/json-body.js'
 import { relayJson, relayUpload, installUploadParser } from './handlers.js'
+import { messagesRoutes } from './messages.js'
 import { modelFor, modelsFor } from './models.js'
-import { installKeyAuth, principalOf } from './principal.js'
+import { decorateRelayPrincipal, installKeyAuth, principalOf } from './principal.js'
 import { ENDPOINTS } from './request.js'
 
-/** The OpenAI-compatible relay, mounted at `/v1`. The journey itself lives in relay.ts. */
+/**
+ * The relay, mounted at `/v1`: OpenAI's routes, and Anthropic's `/v1/messages` in a context of its own (its key
+ * header and error shape are Anthropic's). The journey itself lives in relay.ts.
+ */
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  installKeyAuth(app)
+  decorateRelayPrincipal(app)
   app.decorateRequest('jsonText', null)
   installJsonBodyParser(app, { keepText: true })
+  await app.register(openaiRoutes)
+  await app.register(messagesRoutes)
+}
+
+const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  installKeyAuth(app)
   installUploadParser(app)
   const doc = (summary: string) => ({ schema: { tags: ['relay'], summary, security: [{ relayKey: [] }] } })
 

@@ -21,6 +21,8 @@ export interface RelayToken {
   group: string | null
   /** Requests per minute; null = no limit. */
   rateLimitRpm: number | null
+  /** The personal API (CONTRACT §7) this key is bound to; absent or null = the gateway's channels. */
+  personalApiId?: number | null
 }
 
 export interface RelayUser {
@@ -94,6 +96,10 @@ export interface ChannelPool {
   /** Upstream said 401/403: disable the channel with the reason, for every instance. */
   autoDisable(id: number, reason: string): Promise<void>
   recordResponseTime(id: number, ms: number): void
+  /** Circuit breaker (src/channels/circuit.ts): false only when the channel is half-open and its one probe is taken. */
+  admit(id: number): boolean | Promise<boolean>
+  /** Circuit breaker: what one attempt said about the channel (`neutral`: a 429, a client who left). */
+  recordOutcome(id: number, outcome: 'success' | 'failure' | 'neutral'): void
 }
 
 export interface MeterRequest {
@@ -116,6 +122,8 @@ export interface MeterRequest {
   choices: number
   /** The endpoint generates completion tokens (chat, completions, responses), so an allowance is reserved. */
   generates: boolean
+  /** Who asked: a `/v1` request (`relay`, the default) or a chat turn (`chat`, token id 0); the usage log's `source`. */
+  source?: 'relay' | 'chat'
 }
 
 /** What was reserved; opaque to the relay apart from these read-only facts. */
@@ -131,9 +139,21 @@ export interface Reservation {
   readonly completionCap: number | null
 }
 
+/**
+ * Usage normalised across providers (src/billing/usage.ts makes it from each provider's own fields):
+ * `prompt_tokens` is the WHOLE input, cached and cache-write tokens included (as OpenAI counts it), and
+ * `completion_tokens` the WHOLE output, reasoning included. The optional counts say how much of those totals
+ * was read from / written to the provider's prompt cache, or was reasoning; absent means 0.
+ */
 export interface Usage {
   prompt_tokens: number
   completion_tokens: number
+  /** Of `prompt_tokens`: read from the prompt cache (billed at the cache-read price). */
+  cached_tokens?: number
+  /** Of `prompt_tokens`: written to the prompt cache (billed at the cache-write price). */
+  cache_write_tokens?: number
+  /** Of `completion_tokens`: reasoning / thinking (billed as output, like the rest of it). */
+  reasoning_tokens?: number
 }
 
 export interface MeterOutcome {
@@ -176,4 +196,6 @@ export const INVALIDATE = {
   channels: 'invalidate:channels',
   /** Prices or group ratios changed. */
   pricing: 'invalidate:pricing',
+  /** A personal API changed or was deleted; the message is its id (keys bound to it drop their decrypted copy). */
+  personalApi: 'invalidate:personal-api',
 } as const

@@ -1,9 +1,9 @@
 // Reading one SSE event of a relayed stream for what billing needs — usage, and the generated text with a cheap
 // upper bound of its tokens — in one pass over its bytes, without decoding or JSON-parsing the whole event.
+import type { Usage as NormalisedUsage } from './seams.js';
 
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
+/** The normalised usage (cached and reasoning parts included when non-zero), with OpenAI's `total_tokens`. */
+export interface Usage extends NormalisedUsage {
   total_tokens?: number;
 }
 
@@ -104,7 +104,13 @@ export class SseEventReader implements ChunkInfo {
         this.textBound = scan.responseBound;
       }
       const usage = scan.responseUsageEnd > 0 ? parseObject(buf, scan.responseUsageStart, scan.responseUsageEnd) : null;
-      if (usage) this.usage = { prompt_tokens: tokenCount(usage.input_tokens), completion_tokens: tokenCount(usage.output_tokens) };
+      if (usage) {
+        this.usage = readDetails(
+          { prompt_tokens: tokenCount(usage.input_tokens), completion_tokens: tokenCount(usage.output_tokens) },
+          usage.input_tokens_details,
+          usage.output_tokens_details,
+        );
+      }
       return;
     }
     this.text = scan.chatText;
@@ -468,6 +474,19 @@ function readUsage(value: Record<string, unknown> | null): Usage | null {
     completion_tokens: tokenCount(value.completion_tokens),
   };
   if (typeof value.total_tokens === 'number') usage.total_tokens = value.total_tokens;
+  return readDetails(usage, value.prompt_tokens_details, value.completion_tokens_details);
+}
+
+/**
+ * The parts of the totals OpenAI details (CONTRACT §4): `cached_tokens` of the input (already inside
+ * prompt/input_tokens) and `reasoning_tokens` of the output (already inside completion/output_tokens). Read from
+ * the usage object that was parsed anyway, and set only when non-zero, so a plain usage stays as it was.
+ */
+function readDetails(usage: Usage, input: unknown, output: unknown): Usage {
+  const cached = isRecord(input) ? tokenCount(input.cached_tokens) : 0;
+  const reasoning = isRecord(output) ? tokenCount(output.reasoning_tokens) : 0;
+  if (cached > 0) usage.cached_tokens = cached;
+  if (reasoning > 0) usage.reasoning_tokens = reasoning;
   return usage;
 }
 

@@ -6,14 +6,17 @@
 // A stream also spends as it flows (CONTRACT §4): when its generated text nears what the reservation covers, the
 // reservation is extended; when the balance cannot cover more, the stream ends with `finish_reason: "length"` and
 // an SSE error event, and the upstream is aborted.
-import type { FastifyReply } from 'fastify'
 import { StreamTokenCounter } from '../billing/tokens-count.js'
-import { clientWriter, endClientResponse, pumpBody, startClientResponse, type RelayResult } from './client-response.js'
+import { pumpBody, type RelayResult } from './client-response.js'
+import type { StreamConversion } from './exchange.js'
+import { anthropicErrorEvent } from './formats/anthropic/errors.js'
+import type { RelayClient } from './relay-client.js'
 import type { RelayEndpoint } from './request.js'
 import type { Usage } from './seams.js'
 import { SseEventSplitter } from './sse.js'
 import { SseEventReader } from './sse-event.js'
 import type { UpstreamResponse } from './upstream-call.js'
+import { UPSTREAM_IDLE_ERROR, upstreamFailedEnding } from './upstream-fault.js'
 
 /** How far a stream's reservation reaches, and the way to extend it. */
 export interface StreamBudget {
@@ -31,6 +34,11 @@ export interface SseRelayOptions {
   countPromptTokens(): Promise<number>
   choices: number
   budget: StreamBudget
+  /**
+   * A stream of another format (exchange.ts): converted event by event and/or read by its own reader. Absent: an
+   * OpenAI stream, read by the relay's scanner and passed on untouched.
+   */
+  conversion?: StreamConversion | null
 }
 
 /** An extension is asked for this many completion tokens before the reservation would run out. */
@@ -43,7 +51,7 @@ class BalanceExhausted extends Error {
 }
 
 export async function relaySse(
-  reply: FastifyReply,
+  client: RelayClient,
   upstream: UpstreamResponse,
   opts: SseRelayOptions,
   signal: AbortSignal,
@@ -51,10 +59,12 @@ export async function relaySse(
   const splitter = new SseEventSplitter()
   const counter = new StreamTokenCounter()
   let usage: Usage | null = null
-  startClientResponse(reply, upstream)
-  const client = clientWriter(reply, upstream)
+  client.start(upstream)
   const { budget } = opts
-  const reader = new SseEventReader()
+  const conversion = opts.conversion ?? null
+  const reader = conversion?.reader ?? new SseEventReader()
+  const toCanonical = conversion?.toCanonical ?? null
+  const toClient = conversion?.toClient ?? null
   /** The kept events of the chunk at hand; one array for the whole stream, emptied after each chunk. */
   const kept: Buffer[] = []
   let extending: Promise<boolean> | null = null
@@ -85,7 +95,8 @@ export async function relaySse(
   /** Inspects one event; true when it goes on to the client. */
   const keep = (event: Buffer): boolean => {
     const info = reader.read(event)
-    if (info.usage) usage = { prompt_tokens: info.usage.prompt_tokens, completion_tokens: info.usage.completion_tokens }
+    // The whole normalised usage (cached, cache-write and reasoning parts too), so they bill at their own prices.
+    if (info.usage) usage = withoutTotal(info.usage)
     if (info.text) {
       counter.add(info.text, info.textBound)
       spend()
@@ -99,18 +110,33 @@ export async function relaySse(
     return !(info.usageOnly && !opts.clientWantsUsage)
   }
 
-  const error = await pumpBody(reply, upstream, {
+  /** One upstream event on its way: converted to the reading format, read, converted to the client's. */
+  const pass = (event: Buffer): void => {
+    if (!toCanonical && !toClient) {
+      if (keep(event)) kept.push(event)
+      return
+    }
+    for (const read of toCanonical ? toCanonical.push(event) : [event]) {
+      if (exhausted) return
+      if (!keep(read)) continue
+      if (toClient) kept.push(...toClient.push(read))
+      else kept.push(read)
+    }
+  }
+
+  const error = await pumpBody(upstream, {
     data(chunk) {
       if (exhausted) return true
       const heldBefore = splitter.heldBytes
-      let dropped = false
+      const keptBefore = kept.length
+      let eventsIn = 0
       for (const event of splitter.push(chunk)) {
         if (exhausted) break
-        if (keep(event)) kept.push(event)
-        else dropped = true
+        eventsIn += 1
+        pass(event)
       }
-      // The common case: the chunk was exactly whole events, all kept → the chunk itself goes on.
-      const whole = !dropped && !exhausted && heldBefore === 0 && splitter.heldBytes === 0
+      // The common case: the chunk was exactly whole events, all kept as they were → the chunk itself goes on.
+      const whole = !toCanonical && !toClient && kept.length - keptBefore === eventsIn && !exhausted && heldBefore === 0 && splitter.heldBytes === 0
       const out = whole ? chunk : kept.length > 0 ? joined(kept) : null
       kept.length = 0
       return out ? client.write(out) : true
@@ -120,12 +146,27 @@ export async function relaySse(
   // An extension still under way must land before settlement, or its hold would never be given back.
   if (extending) await extending
   if (exhausted) {
-    endClientResponse(reply, exhaustedEnding(opts.endpoint, opts.choices))
+    client.end(exhaustedEnding(opts.endpoint, opts.choices))
+  } else if (error && !signal.aborted) {
+    // Cut, or silent past UPSTREAM_IDLE_TIMEOUT_MS: a partly received event is dropped, an error event ends it.
+    client.end(failedEnding(opts.endpoint, error))
   } else {
     const rest = splitter.flush()
-    endClientResponse(reply, rest && keep(rest) ? rest : null)
+    if (rest) pass(rest)
+    // The converters' closing events (a usage chunk and [DONE], message_stop), read and written like the others.
+    if (toCanonical && !exhausted) {
+      for (const read of toCanonical.end()) if (keep(read)) kept.push(...(toClient ? toClient.push(read) : [read]))
+    }
+    if (toClient && !exhausted) kept.push(...toClient.end())
+    client.end(kept.length > 0 ? joined(kept) : null)
+    kept.length = 0
   }
-  const upstreamUsage: Usage | null = exhausted ? null : usage
+  // A converter reads the provider's own usage fields (cache writes included); else what the reader saw.
+  const upstreamUsage: Usage | null = exhausted ? null : (toCanonical?.usage() ?? usage)
+  // The upstream produced nothing (only an error event, or cut before its first token): a failed request, free.
+  if (!upstreamUsage && !exhausted && !signal.aborted && counter.upperBound() === 0) {
+    return { status: upstream.status, usage: null, usageSource: 'none', delivered: true, error: error ?? 'the stream carried no output' }
+  }
   return {
     status: upstream.status,
     usage: upstreamUsage ?? { prompt_tokens: await opts.countPromptTokens(), completion_tokens: counter.total() },
@@ -155,8 +196,24 @@ function joined(events: Buffer[]): Buffer {
 
 const EXHAUSTED_MESSAGE = 'insufficient quota: the balance cannot cover more of this response'
 
+/** The usage as billed: OpenAI's `total_tokens` is not part of it. */
+function withoutTotal(usage: Usage & { total_tokens?: number }): Usage {
+  const { total_tokens: _total, ...rest } = usage
+  return rest
+}
+
+/** The event that ends a stream whose upstream failed: in Anthropic's format for an Anthropic client. */
+function failedEnding(endpoint: RelayEndpoint, error: string): Buffer {
+  if (endpoint.kind !== 'messages') return upstreamFailedEnding(endpoint, error)
+  return error === UPSTREAM_IDLE_ERROR
+    ? anthropicErrorEvent('timeout_error', 'the upstream sent nothing for longer than the idle timeout; the stream was ended')
+    : anthropicErrorEvent('api_error', 'the upstream connection failed mid-stream; the stream was ended')
+}
+
 /** The events that end a stream cut for want of balance: a `length` finish per choice, an error, then [DONE]. */
 function exhaustedEnding(endpoint: RelayEndpoint, choices: number): Buffer {
+  // An Anthropic client: the error event Anthropic itself ends a failed stream with.
+  if (endpoint.kind === 'messages') return anthropicErrorEvent('billing_error', EXHAUSTED_MESSAGE)
   if (endpoint.kind === 'passthrough') {
     // The Responses API's own error event.
     const data = JSON.stringify({ type: 'error', code: 'insufficient_quota', message: EXHAUSTED_MESSAGE, param: null })

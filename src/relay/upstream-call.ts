@@ -34,6 +34,13 @@ export interface UpstreamResponse {
   abort(reason: Error): void
 }
 
+export interface CallOptions {
+  /** No body bytes for this long → the body fails with `UND_ERR_BODY_TIMEOUT` (UPSTREAM_IDLE_TIMEOUT_MS). */
+  bodyTimeoutMs?: number
+  /** The body failed after its head arrived (cut, reset, idle, or aborted by the gateway: `err` says which). */
+  onBodyError?(err: Error): void
+}
+
 /** Bodies discarded beyond this size are not worth draining: the connection is closed instead. */
 const DUMP_LIMIT = 128 * 1024
 
@@ -45,7 +52,12 @@ class BodyTooLongError extends Error {
  * Dispatches `req` and resolves with the response head. Aborting `signal` aborts the upstream request at any
  * point, before or after the head; wire it to the client's socket before calling this.
  */
-export function callUpstream(dispatcher: Dispatcher, req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+export function callUpstream(
+  dispatcher: Dispatcher,
+  req: UpstreamRequest,
+  signal: AbortSignal,
+  opts: CallOptions = {},
+): Promise<UpstreamResponse> {
   return new Promise<UpstreamResponse>((resolveHead, rejectHead) => {
     let controller: Dispatcher.DispatchController | null = null
     let headSeen = false
@@ -151,7 +163,10 @@ export function callUpstream(dispatcher: Dispatcher, req: UpstreamRequest, signa
         failure = err
         done()
         if (!headSeen) rejectHead(err)
-        else finishBody()
+        else {
+          opts.onBodyError?.(err)
+          finishBody()
+        }
       },
     }
 
@@ -164,6 +179,9 @@ export function callUpstream(dispatcher: Dispatcher, req: UpstreamRequest, signa
           headers: req.headers,
           body: req.body,
           headersTimeout: req.headersTimeoutMs,
+          // undici's body timeout is the silence between two chunks; it does not run while the relay has paused
+          // the body for a slow client.
+          bodyTimeout: opts.bodyTimeoutMs,
         },
         handler,
       )

@@ -19,12 +19,18 @@ export type RandomBytes = (size: number) => Buffer;
 
 /** 'sk-' + 48 chars of [A-Za-z0-9] from a CSPRNG. `random` is a seam for tests. */
 export function generateRelayKey(random: RandomBytes = randomBytes): string {
-  let key = 'sk-';
-  while (key.length < 3 + KEY_LENGTH) {
+  return generateSecretToken('sk-', KEY_LENGTH, random);
+}
+
+/** `prefix` + `length` chars of [A-Za-z0-9] from a CSPRNG, each equally likely (relay keys, recharge codes). */
+export function generateSecretToken(prefix: string, length: number, random: RandomBytes = randomBytes): string {
+  let key = prefix;
+  const total = prefix.length + length;
+  while (key.length < total) {
     for (const byte of random(64)) {
       if (byte >= UNBIASED_LIMIT) continue;
       key += KEY_ALPHABET.charAt(byte % KEY_ALPHABET.length);
-      if (key.length === 3 + KEY_LENGTH) break;
+      if (key.length === total) break;
     }
   }
   return key;

@@ -16,13 +16,13 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const repo = createTokensRepository(app.db)
-    const relayKeys = new CachedRelayKeys({ repo, cache: app.cache, clock: app.clock, log: app.log })
+    const relayKeys = new CachedRelayKeys({ repo, cache: app.cache, clock: app.clock, log: app.log, personalApis: app.personalApis })
     await relayKeys.subscribe()
     app.decorate('relayKeys', relayKeys)
-    app.decorate('tokens', createTokensService({ repo, cache: app.cache, clock: app.clock, log: app.log }))
+    app.decorate('tokens', createTokensService({ repo, cache: app.cache, clock: app.clock, log: app.log, personalApis: app.personalApis }))
     app.addHook('onClose', async () => {
       await relayKeys.close()
     })
   },
-  { name: 'tokens', dependencies: ['db', 'cache', 'users-repo'] },
+  { name: 'tokens', dependencies: ['db', 'cache', 'users-repo', 'personal-apis'] },
 )

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Cache } from '../cache/cache.js'
 import type { Clock } from '../clock.js'
 import { errors } from '../errors.js'
-import { INVALIDATE, type RelayKeys, type RelayPrincipal, type RelayToken, type RelayUser } from '../relay/seams.js'
+import { INVALIDATE, type PersonalApiTarget, type RelayKeys, type RelayPrincipal, type RelayToken, type RelayUser } from '../relay/seams.js'
 import { compileAllowList, type AllowList } from '../security/ip-allow.js'
 import { hashRelayKey } from '../security/secrets.js'
 import type { UserRow } from '../users/repository.js'
@@ -46,6 +46,11 @@ interface Entry {
   /** null: the owner no longer exists. */
   user: RelayUser | null
   allow: AllowList
+  /**
+   * The personal API the key is bound to, decrypted (CONTRACT §7): resolved once per fill by this instance and
+   * kept in its memory only — the shared tier holds just `token.personalApiId`, never a decrypted key.
+   */
+  personalApi: BoundApi
   /** When the data was read from the database (app clock): it ages across both tiers. */
   loadedAt: number
   /** When this process cached it, by its own clock (a clock set back invalidates it). */
@@ -64,6 +69,15 @@ export interface RelayKeyStats {
   sharedErrors: number
 }
 
+/** A key bound to no personal API, to one (decrypted), or to one that no longer exists or is not its owner's. */
+type BoundApi = { kind: 'none' } | { kind: 'target'; target: PersonalApiTarget } | { kind: 'missing' }
+const NOT_BOUND: BoundApi = { kind: 'none' }
+
+/** How relay keys find the personal API a key is bound to (src/personal-apis); null when gone or not the user's. */
+export interface PersonalApiResolver {
+  resolveTarget(userId: number, id: number): Promise<PersonalApiTarget | null>
+}
+
 type SharedRead = { kind: 'hit'; record: SharedRecord } | { kind: 'miss' } | { kind: 'bypass' }
 const MISS: SharedRead = { kind: 'miss' }
 const BYPASS: SharedRead = { kind: 'bypass' }
@@ -73,6 +87,8 @@ export interface RelayKeysDeps {
   cache: Cache
   clock: Clock
   log: FastifyBaseLogger
+  /** Absent: a key bound to a personal API is refused as if its personal API were gone. */
+  personalApis?: PersonalApiResolver
 }
 
 function toRelayToken(row: TokenRow): RelayToken {
@@ -88,6 +104,7 @@ function toRelayToken(row: TokenRow): RelayToken {
     allowIps: row.allowIps,
     group: row.group ?? null,
     rateLimitRpm: row.rateLimitRpm ?? null,
+    personalApiId: row.personalApiId ?? null,
   }
 }
 
@@ -140,6 +157,7 @@ export class CachedRelayKeys implements RelayKeys {
   async subscribe(): Promise<void> {
     await this.deps.cache.subscribe(INVALIDATE.token, (message) => this.dropToken(Number(message)))
     await this.deps.cache.subscribe(INVALIDATE.user, (message) => this.dropUser(Number(message)))
+    await this.deps.cache.subscribe(INVALIDATE.personalApi, (message) => this.dropPersonalApi(Number(message)))
   }
 
   async authenticate(authorization: string | undefined, clientIp: string): Promise<RelayPrincipal> {
@@ -149,20 +167,28 @@ export class CachedRelayKeys implements RelayKeys {
     const entry = this.warm(key) ?? (await this.resolve(key))
     if (!entry) throw invalidKey()
     const { token, user } = entry
+    // A key bound to a personal API costs nothing (the user pays their provider): no quota of ours gates it.
+    const bound = entry.personalApi
+    const free = bound.kind !== 'none'
 
     if (token.status !== 'enabled') throw errors.unauthorized('token_disabled', 'this API key is disabled')
     if (token.expiresAt !== null && token.expiresAt <= this.deps.clock.now()) {
       throw errors.unauthorized('token_expired', 'this API key has expired')
     }
-    if (!token.unlimitedQuota && token.remainQuota <= 0) throw errors.insufficientQuota("this API key's quota is used up")
+    if (!free && !token.unlimitedQuota && token.remainQuota <= 0) throw errors.insufficientQuota("this API key's quota is used up")
     if (!entry.allow.allows(clientIp)) throw errors.forbidden('ip_not_allowed', 'this API key may not be used from your IP address')
     if (!user || user.status !== 'enabled') throw errors.forbidden('user_disabled', 'the account owning this API key is disabled')
-    if (user.quota <= 0) throw errors.insufficientQuota('your quota is used up; top up to continue')
+    if (!free && user.quota <= 0) throw errors.insufficientQuota('your quota is used up; top up to continue')
+    // Never a silent fallback to the gateway's (paid) channels when the bound personal API is gone.
+    if (bound.kind === 'missing') {
+      throw errors.forbidden('personal_api_not_found', "this API key's personal API was deleted: bind the key to another one (PATCH /api/token/{id} personal_api_id) or to none")
+    }
     await assertWithinRateLimit(this.deps.cache, this.deps.clock, this.deps.log, token)
 
     this.accessed.add(token.id)
     const pinned = match[2] !== undefined && user.role === 'admin' ? Number(match[2]) : null
-    return { token, user, group: token.group ?? user.group, pinnedChannelId: pinned, personalApi: null }
+    const personalApi = bound.kind === 'target' ? bound.target : null
+    return { token, user, group: token.group ?? user.group, pinnedChannelId: pinned, personalApi }
   }
 
   assertModelAllowed(principal: RelayPrincipal, model: string): void {
@@ -190,6 +216,15 @@ export class CachedRelayKeys implements RelayKeys {
     prune(this.suspectUsers)
     for (const [key, entry] of this.entries) if (entry.token.userId === userId) this.entries.delete(key)
     this.shared.forgetUser(userId).catch((err: unknown) => this.sharedFailed(err))
+  }
+
+  /**
+   * A personal API changed or was deleted: entries of keys bound to it (holding its old decrypted key) go. The
+   * shared tier keeps only the id, which did not change, so nothing is deleted there.
+   */
+  dropPersonalApi(personalApiId: number): void {
+    this.generation += 1
+    for (const [key, entry] of this.entries) if (entry.token.personalApiId === personalApiId) this.entries.delete(key)
   }
 
   /** What this process holds (all bounded: MAX_ENTRIES, MAX_UNKNOWN, and in-flight lookups). */
@@ -252,7 +287,7 @@ export class CachedRelayKeys implements RelayKeys {
       if (current) this.rememberUnknown(key)
       return null
     }
-    const entry = this.toEntry(record)
+    const entry = this.toEntry(record, await this.boundApi(record.token))
     // What raced an invalidation answers the requests that were waiting for it, and is not kept.
     if (current) this.remember(key, entry)
     return entry
@@ -338,7 +373,15 @@ export class CachedRelayKeys implements RelayKeys {
     return record
   }
 
-  private toEntry(record: SharedRecord): Entry {
+  /** The personal API a key is bound to, decrypted by this instance (once per fill of its entry). */
+  private async boundApi(token: RelayToken): Promise<BoundApi> {
+    const id = token.personalApiId
+    if (id === undefined || id === null) return NOT_BOUND
+    const target = this.deps.personalApis ? await this.deps.personalApis.resolveTarget(token.userId, id) : null
+    return target ? { kind: 'target', target } : { kind: 'missing' }
+  }
+
+  private toEntry(record: SharedRecord, personalApi: BoundApi): Entry {
     let allow: AllowList
     try {
       allow = compileAllowList(record.token.allowIps)
@@ -353,6 +396,7 @@ export class CachedRelayKeys implements RelayKeys {
       token: record.token,
       user: record.user,
       allow,
+      personalApi,
       loadedAt: record.loadedAt,
       cachedAt: now,
       expiresAt,

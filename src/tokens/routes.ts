@@ -14,6 +14,7 @@ function tokenInput(body: CreateTokenBody | UpdateTokenBody): TokenInput {
     allowIps: body.allow_ips,
     group: body.group,
     rateLimitRpm: body.rate_limit_rpm,
+    personalApiId: body.personal_api_id,
   }
 }
 

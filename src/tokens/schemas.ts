@@ -17,6 +17,10 @@ const Group = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Nul
   description: "channel group; null = the owner's group. Non-admins may only name their own group.",
 })
 
+const PersonalApiId = Type.Union([Type.Integer({ minimum: 1, maximum: 2_147_483_647 }), Type.Null()], {
+  description: "one of the owner's personal APIs: the key's requests go there, at cost 0; null = the gateway's channels",
+})
+
 const tokenFields = {
   name: Name,
   expires_at: ExpiresAt,
@@ -26,6 +30,7 @@ const tokenFields = {
   allow_ips: AllowIps,
   group: Group,
   rate_limit_rpm: RateLimit,
+  personal_api_id: PersonalApiId,
 }
 /** Every field optional: PATCH takes any subset; create requires a name on top. */
 const optionalTokenFields = Type.Partial(Type.Object(tokenFields)).properties
@@ -65,6 +70,7 @@ export const TokenSchema = Type.Object({
   allow_ips: Type.Array(Type.String()),
   group: Type.Union([Type.String(), Type.Null()]),
   rate_limit_rpm: Type.Union([Type.Integer(), Type.Null()]),
+  personal_api_id: Type.Union([Type.Integer(), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
   accessed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 })

@@ -26,6 +26,8 @@ export interface TokenInput {
   group?: string | null
   /** Requests per minute; null = no limit. */
   rateLimitRpm?: number | null
+  /** Bound to one of the owner's personal APIs (CONTRACT §7); null = unbound. */
+  personalApiId?: number | null
 }
 
 export interface TokenChanges extends Omit<TokenInput, 'expiresInDays'> {
@@ -51,6 +53,8 @@ export interface TokensServiceDeps {
   cache: Cache
   clock: Clock
   log: FastifyBaseLogger
+  /** Checks that a personal API exists and is the token owner's (404 otherwise); absent = binding refused. */
+  personalApis?: { assertOwned(userId: number, id: number): Promise<void> }
 }
 
 function checkAllowIps(entries: string[] | undefined): string[] | undefined {
@@ -98,11 +102,19 @@ export function createTokensService(deps: TokensServiceDeps) {
     throw errors.forbidden('group_not_allowed', `you may only use your own group ('${actor.group}')`)
   }
 
+  /** A key may be bound only to a personal API of its own owner (anyone else's answers as missing: 404). */
+  async function checkPersonalApi(ownerId: number, id: number | null | undefined): Promise<void> {
+    if (id === undefined || id === null) return
+    if (!deps.personalApis) throw errors.invalidRequest('personal APIs are not available', 'personal_api_id')
+    await deps.personalApis.assertOwned(ownerId, id)
+  }
+
   return {
     assertGroupAllowed,
 
     /** Mints a key for `userId` (no permission checks: callers decide who may). */
     async create(userId: number, input: TokenInput): Promise<CreatedToken> {
+      await checkPersonalApi(userId, input.personalApiId)
       const now = clock.now()
       const key = generateRelayKey()
       let expiresAt: Date | null
@@ -122,6 +134,7 @@ export function createTokensService(deps: TokensServiceDeps) {
         allowIps: checkAllowIps(input.allowIps) ?? [],
         group: input.group ?? null,
         rateLimitRpm: input.rateLimitRpm ?? null,
+        personalApiId: input.personalApiId ?? null,
         createdAt: new Date(now),
         updatedAt: new Date(now),
       })
@@ -144,8 +157,9 @@ export function createTokensService(deps: TokensServiceDeps) {
     },
 
     async update(actor: UserRow, id: number, input: TokenChanges): Promise<TokenView> {
-      await visible(actor, id)
+      const current = await visible(actor, id)
       assertGroupAllowed(actor, input.group)
+      await checkPersonalApi(current.userId, input.personalApiId)
       const changes: Partial<NewToken> = { updatedAt: new Date(clock.now()) }
       if (input.name !== undefined) changes.name = checkName(input.name)
       if (input.expiresAt !== undefined) changes.expiresAt = input.expiresAt
@@ -156,6 +170,7 @@ export function createTokensService(deps: TokensServiceDeps) {
       if (input.group !== undefined) changes.group = input.group
       if (input.rateLimitRpm !== undefined) changes.rateLimitRpm = input.rateLimitRpm
       if (input.status !== undefined) changes.status = input.status
+      if (input.personalApiId !== undefined) changes.personalApiId = input.personalApiId
       await repo.update(id, changes)
       await publish(id)
       return tokenView(await visible(actor, id), clock.now())

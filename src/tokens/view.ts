@@ -18,6 +18,8 @@ export interface TokenView {
   allow_ips: string[]
   group: string | null
   rate_limit_rpm: number | null
+  /** The personal API the key is bound to (CONTRACT §7), or null. */
+  personal_api_id: number | null
   created_at: string
   accessed_at: string | null
 }
@@ -39,6 +41,7 @@ export function tokenView(row: TokenRow, nowMs: number): TokenView {
     allow_ips: row.allowIps,
     group: row.group ?? null,
     rate_limit_rpm: row.rateLimitRpm ?? null,
+    personal_api_id: row.personalApiId ?? null,
     created_at: row.createdAt.toISOString(),
     accessed_at: row.accessedAt ? row.accessedAt.toISOString() : null,
   }

@@ -10,7 +10,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/self',
     { onRequest: app.requireUser, schema: { tags: ['users'], security, response: { 200: UserSchema } } },
-    async (request) => userView(authOf(request).user),
+    // The ledger shows credit leases as held (README "Credit leases"): quota + held_quota is the balance.
+    async (request) => {
+      const user = authOf(request).user
+      return { ...userView(user), held_quota: app.hasDecorator('billing') ? await app.billing.heldOf(user.id) : 0 }
+    },
   )
 
   app.patch(

@@ -15,6 +15,9 @@ export const UserSchema = Type.Object(
     status: Type.String(),
     quota: Type.Integer(),
     used_quota: Type.Integer(),
+    held_quota: Type.Optional(
+      Type.Integer({ description: 'quota taken out of `quota` by credit leases of busy instances; it comes back when they go idle' }),
+    ),
     request_count: Type.Integer(),
     created_at: Type.String({ format: 'date-time' }),
     last_login_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),

@@ -160,7 +160,8 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
           createdAt: now,
           updatedAt: now,
         },
-        { quota: 0, remark: 'root admin' },
+        // ROOT_INITIAL_QUOTA: a fresh install relays at once; recorded as a `grant` in the ledger (CONTRACT §4).
+        { quota: config.rootInitialQuota, remark: 'root initial quota' },
       )
       if (config.adminPassword) {
         log.info({ username: config.adminUsername }, 'root admin created with ADMIN_PASSWORD')

@@ -10,12 +10,12 @@ const unit = (over: { userId: number; tokenId: number; channelId: number | null;
   reserved: over.reserved,
   cost: over.quota,
   overdraft: 0,
-  forgiven: 0,
+  forgiven: 0, prepaid: 0, leaseInstance: null, journalSeq: 0,
   tokenLimited: over.limited ?? false,
   delivered: over.delivered ?? true,
   log: {
     createdAt: new Date(0), requestId: 'r', userId: over.userId, tokenId: over.tokenId, channelId: over.channelId, model: 'm',
-    upstreamModel: null, stream: false, promptTokens: 0, completionTokens: 0, quota: over.quota, latencyMs: 0, firstByteMs: null,
+    upstreamModel: null, stream: false, promptTokens: 0, completionTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: 'relay' as const, quota: over.quota, latencyMs: 0, firstByteMs: null,
     status: 200, error: null,
   },
 })

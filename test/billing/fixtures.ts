@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { insertedId } from '../../src/db/client.js'
 import type { MeterOutcome, MeterRequest, RelayPrincipal } from '../../src/relay/seams.js'
@@ -96,9 +96,18 @@ export const failed: MeterOutcome = {
   firstByteMs: null,
 }
 
-/** The ledger's view of a user: balances and the sums the invariants compare them with. */
-export async function ledger(app: FastifyInstance, userId: number) {
+/**
+ * The ledger's view of a user: balances and the sums the invariants compare them with. Idle credit leases are
+ * returned first (CONTRACT §4's invariants are stated for no request in flight and no lease outstanding);
+ * `held` is what is still leased (a request in flight keeps its lease).
+ */
+export async function ledger(app: FastifyInstance, userId: number, opts: { keepLeases?: boolean } = {}) {
+  if (!opts.keepLeases) await app.meter.quiesce()
   const { db, t } = app.db
+  const [held] = await db
+    .select({ amount: sql<string>`coalesce(sum(${t.quotaLeases.amount}), 0)` })
+    .from(t.quotaLeases)
+    .where(and(eq(t.quotaLeases.kind, 'user'), eq(t.quotaLeases.subjectId, userId)))
   const [user] = await db.select().from(t.users).where(eq(t.users.id, userId))
   const [logs] = await db
     .select({ quota: sql<string>`coalesce(sum(${t.usageLogs.quota}), 0)`, rows: sql<number>`count(*)` })
@@ -115,6 +124,7 @@ export async function ledger(app: FastifyInstance, userId: number) {
     logQuota: Number(logs!.quota),
     logRows: Number(logs!.rows),
     topups: Number(topups!.quota),
+    held: Number(held!.amount),
   }
 }
 

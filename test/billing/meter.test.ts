@@ -21,7 +21,7 @@ for (const backend of backends()) {
       t.equal((await ledger(app, userId)).quota, 10_000 - 410, 'the reservation is taken up front')
       await app.meter.settle(request, reservation, delivered(10, 20))
       const after = await ledger(app, userId)
-      t.same(after, { quota: 10_000 - 90, usedQuota: 90, requestCount: 1, logQuota: 90, logRows: 1, topups: 10_000 })
+      t.same(after, { quota: 10_000 - 90, usedQuota: 90, requestCount: 1, logQuota: 90, logRows: 1, topups: 10_000, held: 0 })
       t.same(await tokenRow(app, tokenId), { remainQuota: 0, usedQuota: 90, requestCount: 1 })
       const rows = await app.logs.list({ userId }, 1, 10)
       t.match(rows.data[0], {
@@ -52,7 +52,7 @@ for (const backend of backends()) {
       const { principal, userId } = await makeUserWithToken(app, { quota: 0 })
       const err = await app.meter.reserve(meterRequest(principal, PRICED, { promptTokensBound: 1 })).catch((e: unknown) => e)
       t.match(err, { statusCode: 429, code: 'insufficient_quota', type: 'insufficient_quota', retry: false })
-      t.same(await ledger(app, userId), { quota: 0, usedQuota: 0, requestCount: 0, logQuota: 0, logRows: 0, topups: 0 })
+      t.same(await ledger(app, userId), { quota: 0, usedQuota: 0, requestCount: 0, logQuota: 0, logRows: 0, topups: 0, held: 0 })
     })
 
     t.test('a failed request releases its reservation in full and logs a zero-cost row', async (t) => {
@@ -61,7 +61,7 @@ for (const backend of backends()) {
       const reservation = await app.meter.reserve(request)
       t.equal((await tokenRow(app, tokenId)).remainQuota, 500 - reservation.quota)
       await app.meter.settle(request, reservation, failed)
-      t.same(await ledger(app, userId), { quota: 1000, usedQuota: 0, requestCount: 0, logQuota: 0, logRows: 1, topups: 1000 })
+      t.same(await ledger(app, userId), { quota: 1000, usedQuota: 0, requestCount: 0, logQuota: 0, logRows: 1, topups: 1000, held: 0 })
       t.same(await tokenRow(app, tokenId), { remainQuota: 500, usedQuota: 0, requestCount: 0 })
       const [row] = (await app.logs.list({ userId }, 1, 1)).data
       t.match(row, { status: 502, error: 'upstream failed', quota: 0 })

@@ -9,10 +9,10 @@ const unit = (o: { userId?: number; tokenId?: number; reserved: number; cost: nu
   overdraft: o.overdraft ?? 10,
   tokenLimited: o.limited ?? false,
   delivered: true,
-  forgiven: 0,
+  forgiven: 0, prepaid: 0, leaseInstance: null, journalSeq: 0,
   log: {
     createdAt: new Date(0), requestId: 'r', userId: o.userId ?? 1, tokenId: o.tokenId ?? 1, channelId: null, model: 'm',
-    upstreamModel: null, stream: false, promptTokens: 0, completionTokens: 0, quota: -1, latencyMs: 0, firstByteMs: null,
+    upstreamModel: null, stream: false, promptTokens: 0, completionTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, source: 'relay' as const, quota: -1, latencyMs: 0, firstByteMs: null,
     status: 200, error: null,
   },
 })

@@ -30,12 +30,12 @@ for (const backend of backends()) {
       t.equal(res.statusCode, 201, res.body)
       const body = res.json()
       t.same(Object.keys(body).sort(), [
-        'base_url', 'created_at', 'groups', 'id', 'key', 'model_mapping', 'models', 'name', 'priority',
+        'base_url', 'circuit', 'created_at', 'groups', 'id', 'key', 'model_mapping', 'models', 'name', 'priority',
         'response_time_ms', 'status', 'status_reason', 'type', 'updated_at', 'used_quota', 'weight',
       ])
       t.match(body, {
         type: 'openai', name: 'openai main', base_url: 'https://api.openai.com', key: 'sk-ch...WXYZ', models: [],
-        model_mapping: {}, groups: ['default'], priority: 0, weight: 1, status: 'enabled', status_reason: null, used_quota: 0,
+        model_mapping: {}, groups: ['default'], priority: 0, weight: 1, status: 'enabled', status_reason: null, circuit: 'closed', used_quota: 0,
       })
       t.notOk(res.body.includes(SECRET))
     })

@@ -11,8 +11,9 @@ for (const backend of backends()) {
       const res = await app.inject({ method: 'GET', url: '/api/pricing' })
       t.equal(res.statusCode, 200)
       const models = new Map((res.json().data as { model: string }[]).map((p) => [p.model, p]))
-      t.same(models.get('gpt-4.1'), { model: 'gpt-4.1', input_per_1m: 2, output_per_1m: 8, per_request: 0 })
-      t.same(models.get('gpt-4o-mini'), { model: 'gpt-4o-mini', input_per_1m: 0.15, output_per_1m: 0.6, per_request: 0 })
+      t.same(models.get('gpt-4.1'), { model: 'gpt-4.1', input_per_1m: 2, output_per_1m: 8, per_request: 0, cache_read_per_1m: 0.5, cache_write_per_1m: null, source: 'admin' })
+      t.same(models.get('gpt-4o-mini'), { model: 'gpt-4o-mini', input_per_1m: 0.15, output_per_1m: 0.6, per_request: 0, cache_read_per_1m: 0.075, cache_write_per_1m: null, source: 'admin' })
+      t.same(models.get('gpt-3.5-turbo'), { model: 'gpt-3.5-turbo', input_per_1m: 0.5, output_per_1m: 1.5, per_request: 0, cache_read_per_1m: null, cache_write_per_1m: null, source: 'admin' }, 'no cache price: the input price')
       t.ok(models.has('text-embedding-3-small'))
       t.notOk(models.has('*'), 'no default price unless an admin sets one')
     })
@@ -22,19 +23,21 @@ for (const backend of backends()) {
         method: 'PUT', url: '/api/pricing/deepseek-ai/DeepSeek-V3', headers: bearer(admin), payload: { input_per_1m: '0.27', output_per_1m: 1.1 },
       })
       t.equal(raw.statusCode, 200, raw.body)
-      t.same(raw.json(), { model: 'deepseek-ai/DeepSeek-V3', input_per_1m: 0.27, output_per_1m: 1.1, per_request: 0 })
+      t.same(raw.json(), { model: 'deepseek-ai/DeepSeek-V3', input_per_1m: 0.27, output_per_1m: 1.1, per_request: 0, cache_read_per_1m: null, cache_write_per_1m: null, source: 'admin' })
       const encoded = await app.inject({
         method: 'PUT', url: '/api/pricing/Qwen%2FQwen2.5-72B:free', headers: bearer(admin), payload: { per_request: '0.000001' },
       })
       t.equal(encoded.statusCode, 200, encoded.body)
       t.equal(encoded.json().model, 'Qwen/Qwen2.5-72B:free')
       t.equal(encoded.json().per_request, 0.000001)
-      t.same(app.pricing.priceOf('deepseek-ai/DeepSeek-V3'), { model: 'deepseek-ai/DeepSeek-V3', inputMicrosPer1M: 270000, outputMicrosPer1M: 1100000, perRequestMicros: 0 })
+      t.same(app.pricing.priceOf('deepseek-ai/DeepSeek-V3'), {
+        model: 'deepseek-ai/DeepSeek-V3', inputMicrosPer1M: 270000, outputMicrosPer1M: 1100000, perRequestMicros: 0, cacheReadMicrosPer1M: null, cacheWriteMicrosPer1M: null,
+      })
     })
 
     t.test('PUT keeps the fields it does not name', async (t) => {
       const res = await app.inject({ method: 'PUT', url: '/api/pricing/deepseek-ai/DeepSeek-V3', headers: bearer(admin), payload: { per_request: 0.01 } })
-      t.same(res.json(), { model: 'deepseek-ai/DeepSeek-V3', input_per_1m: 0.27, output_per_1m: 1.1, per_request: 0.01 })
+      t.same(res.json(), { model: 'deepseek-ai/DeepSeek-V3', input_per_1m: 0.27, output_per_1m: 1.1, per_request: 0.01, cache_read_per_1m: null, cache_write_per_1m: null, source: 'admin' })
     })
 
     t.test('bad prices → 400 with the field as param', async (t) => {
@@ -95,7 +98,10 @@ for (const backend of backends()) {
       t.equal(del.statusCode, 204)
       await app.pricing.seedIfFresh()
       await app.pricing.reload()
-      t.equal(app.pricing.priceOf('gpt-4o'), undefined)
+      // The admin row stays deleted; the model falls back to the catalogue's price (when the package is installed).
+      t.equal(app.pricing.hasOwnPrice('gpt-4o'), false)
+      const listed = (await app.inject({ method: 'GET', url: '/api/pricing' })).json().data as { model: string }[]
+      t.notOk(listed.some((p) => p.model === 'gpt-4o'))
     })
   })
 }

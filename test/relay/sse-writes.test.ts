@@ -1,8 +1,9 @@
 // The SSE relay writes each upstream chunk to the client in one write (issue 10, item 6): the chunk itself when
 // every event in it goes on, else one buffer of the events that do. Driven here with a fake upstream and reply,
 // so the writes can be counted and the bytes compared.
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
+import { replyClient } from '../../src/relay/relay-client.js'
 import { ENDPOINTS } from '../../src/relay/request.js'
 import { relaySse, type StreamBudget } from '../../src/relay/stream.js'
 import type { BodySink, UpstreamResponse } from '../../src/relay/upstream-call.js'
@@ -57,7 +58,7 @@ async function relay(chunks: Buffer[], opts: { clientWantsUsage?: boolean; budge
     abort() {},
   }
   const result = await relaySse(
-    reply,
+    replyClient({ id: 'req-1', url: '/v1/chat/completions', headers: {} } as FastifyRequest, reply),
     upstream,
     {
       endpoint: ENDPOINTS.chat,

@@ -130,8 +130,11 @@ for (const backend of backends()) {
       const res = await post(rig, '/v1/chat/completions', key, chat(m, { stream: true }), { 'x-request-id': 'st-cut' })
       t.equal(res.status, 200)
       const sse = parseSse(await res.text())
-      t.notOk(sse.done)
-      t.equal(contentOf(sse.events), 'w0 w1 w2 ')
+      // The cut is reported in-band (an SSE error event, then [DONE]): see test/reliability.
+      t.ok(sse.done)
+      const failure = JSON.parse(sse.events.at(-1) ?? '{}') as { error?: { type?: string } }
+      t.equal(failure.error?.type, 'upstream_error')
+      t.equal(contentOf(sse.events.slice(0, -1)), 'w0 w1 w2 ')
       const logs = await eventually(() => rig.usageLogs('st-cut'), (rows) => rows.length > 0)
       t.equal(logs.length, 1)
       t.equal(logs[0]?.completionTokens, countTextTokens('w0 w1 w2 '))

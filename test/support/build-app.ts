@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import app, { serverOptions } from '../../src/app.js'
+import app, { loggerOptions, serverOptions } from '../../src/app.js'
+import type { LeaseOptions } from '../../src/billing/leases.js'
 import type { Clock } from '../../src/clock.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import type { Backend, Provisioned } from './backends.js'
@@ -26,7 +27,15 @@ interface Teardown {
 export async function buildApp(
   t: Teardown,
   backend: Backend,
-  opts: { env?: Record<string, string>; clock?: Clock; share?: TestApp; logger?: boolean } = {},
+  opts: {
+    env?: Record<string, string>
+    clock?: Clock
+    share?: TestApp
+    logger?: boolean
+    leases?: Partial<LeaseOptions> | false
+    /** The production logger (its redaction included) at `trace`, writing every line here. */
+    logStream?: { write(line: string): void }
+  } = {},
 ): Promise<TestApp> {
   const provisioned = opts.share?.provisioned ?? (await backend.provision())
   const config = loadConfig({
@@ -37,10 +46,13 @@ export async function buildApp(
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
     LOG_LEVEL: 'silent',
+    // The suites count root's balance from 0; the ROOT_INITIAL_QUOTA tests set it themselves.
+    ROOT_INITIAL_QUOTA: '0',
     ...opts.env,
   })
-  const fastify = Fastify(serverOptions(config, opts.logger ? { level: 'info' } : false))
-  await fastify.register(app, { config, clock: opts.clock, cachePrefix: provisioned.cachePrefix })
+  const logger = opts.logStream ? { ...loggerOptions(config), level: 'trace', stream: opts.logStream } : opts.logger ? { level: 'info' } : false
+  const fastify = Fastify(serverOptions(config, logger))
+  await fastify.register(app, { config, clock: opts.clock, cachePrefix: provisioned.cachePrefix, leases: opts.leases })
   await fastify.ready()
   let closed = false
   const close = async () => {

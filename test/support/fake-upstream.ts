@@ -7,6 +7,14 @@
 //   nousage-* stream without the usage chunk even when asked
 //   hang-*    response head (and a stream's first chunk), then nothing until the client leaves
 //   greedy-*  answers normally but reports 100,000 completion tokens (an upstream that ignored max_tokens)
+// Faults (test/reliability):
+//   err503-*  503                                   echo-*    401 whose message quotes the whole key
+//   trickle-* a stream whose chunks come every trickleMs (slower than a short idle timeout)
+//   stall-*   a non-stream answer: the head and half the body, then nothing
+//   badjson-* 200 whose body is not JSON (non-stream) / an SSE event that is not JSON (stream)
+//   err200-*  200 carrying an OpenAI error object (non-stream and stream)
+//   huge-*    a non-stream answer of about hugeBytes, usage at its end
+// `setStatus(key, status)` makes one exact key answer that error status until `setStatus(key, null)`.
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -32,6 +40,8 @@ export interface FakeUpstream {
   reset(): void;
   countFor(key: string): number;
   lastFor(key: string): RecordedRequest | undefined;
+  /** Makes requests with exactly this key answer `status` (an error body), or normally again with null. */
+  setStatus(key: string, status: number | null): void;
 }
 
 export interface FakeUpstreamOptions {
@@ -41,10 +51,16 @@ export interface FakeUpstreamOptions {
   chunks?: number;
   /** Delay between stream chunks. Default 0 (next tick). */
   paceMs?: number;
+  /** Delay between stream chunks for `trickle-*` keys. Default 1000. */
+  trickleMs?: number;
+  /** Approximate body size for `huge-*` keys. Default 4 MiB. */
+  hugeBytes?: number;
 }
 
 export const FAKE_USAGE = { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 } as const;
 export const FAKE_CREATED = 1700000000;
+/** What `huge-*` keys report. */
+export const HUGE_USAGE = { prompt_tokens: 10, completion_tokens: 7, total_tokens: 17 } as const;
 /** What `greedy-*` keys report: far more than any reservation covers. */
 export const GREEDY_USAGE = { prompt_tokens: 10, completion_tokens: 100_000, total_tokens: 100_010 } as const;
 /** Bytes returned by `/v1/audio/speech`. */
@@ -62,6 +78,9 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
   const slowMs = opts.slowMs ?? 3000;
   const chunks = opts.chunks ?? 20;
   const paceMs = opts.paceMs ?? 0;
+  const trickleMs = opts.trickleMs ?? 1000;
+  const hugeBytes = opts.hugeBytes ?? 4 * 1024 * 1024;
+  const statusOverrides = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
 
@@ -86,11 +105,13 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
       const body = parseBody(raw, req.headers['content-type']);
       fake.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', key, headers: req.headers, body: body.value, rawLength: raw.length });
       if (body.invalid) return sendError(res, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
+      const override = statusOverrides.get(key);
+      if (override !== undefined) return sendError(res, override, `fake upstream set to answer ${override}`, 'server_error', null);
       const failure = keyFailure(key);
       if (failure) return sendError(res, ...failure);
       const answer = (): void => {
         if (res.destroyed) return;
-        const request: Answering = { req, res, key, body: isRecord(body.value) ? body.value : {}, chunks, paceMs, later, cut: () => { cutByUs = true; res.socket?.destroy(); } };
+        const request: Answering = { req, res, key, body: isRecord(body.value) ? body.value : {}, chunks, paceMs: key.startsWith('trickle-') ? trickleMs : paceMs, hugeBytes, later, cut: () => { cutByUs = true; res.socket?.destroy(); } };
         route(request);
       };
       if (key.startsWith('slow-')) later(slowMs, answer);
@@ -120,6 +141,10 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
     lastFor(key) {
       return fake.requests.findLast((r) => r.key === key);
     },
+    setStatus(key, status) {
+      if (status === null) statusOverrides.delete(key);
+      else statusOverrides.set(key, status);
+    },
     async close() {
       closing = true;
       for (const timer of timers) clearTimeout(timer);
@@ -139,6 +164,7 @@ interface Answering {
   body: Json;
   chunks: number;
   paceMs: number;
+  hugeBytes: number;
   later(ms: number, fn: () => void): void;
   /** Destroys the socket mid-response, as a failing upstream would. */
   cut(): void;
@@ -179,6 +205,7 @@ function models(a: Answering, path: string): void {
 }
 
 function chatCompletion(a: Answering, model: string): void {
+  if (a.key.startsWith('huge-')) return huge(a, model);
   sendJson(a, {
     id: 'chatcmpl-mock',
     object: 'chat.completion',
@@ -263,6 +290,10 @@ function stream(a: Answering, model: string, kind: 'chat' | 'text'): void {
     kind === 'chat' ? [{ index: 0, delta: {}, finish_reason: 'stop' }] : [{ index: 0, text: '', finish_reason: 'stop' }];
 
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...OPENAI_HEADERS, 'x-mock-key': key });
+  if (key.startsWith('badjson-')) return void res.end('data: {"id": "chatcmpl-mock", "choices": [\n\ndata: [DONE]\n\n');
+  if (key.startsWith('err200-')) {
+    return void res.end(`data: ${JSON.stringify({ error: { message: 'The model is overloaded.', type: 'server_error', param: null, code: null } })}\n\n`);
+  }
   res.write(kind === 'chat' ? event([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]) : event(content('')));
   if (key.startsWith('hang-')) return;
 
@@ -286,7 +317,14 @@ function stream(a: Answering, model: string, kind: 'chat' | 'text'): void {
 
 function sendJson(a: Answering, obj: Json): void {
   if (a.key.startsWith('hang-')) return hang(a.res, 'application/json');
-  const body = JSON.stringify(obj);
+  if (a.key.startsWith('err200-')) obj = { error: { message: 'The model is overloaded.', type: 'server_error', param: null, code: null } };
+  let body = JSON.stringify(obj);
+  if (a.key.startsWith('badjson-')) body = body.slice(0, Math.floor(body.length / 2));
+  if (a.key.startsWith('stall-')) {
+    a.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...OPENAI_HEADERS, 'x-mock-key': a.key });
+    a.res.write(body.slice(0, Math.floor(body.length / 2)));
+    return;
+  }
   a.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...OPENAI_HEADERS, 'x-mock-key': a.key });
   a.res.end(body);
 }
@@ -297,6 +335,19 @@ function sendBytes(a: Answering, bytes: Buffer, contentType: string): void {
   a.res.end(bytes);
 }
 
+/** A chat completion of about `hugeBytes` (one long message), usage at its end as OpenAI sends it. */
+function huge(a: Answering, model: string): void {
+  const content = 'x'.repeat(a.hugeBytes);
+  sendJson(a, {
+    id: 'chatcmpl-mock',
+    object: 'chat.completion',
+    created: FAKE_CREATED,
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: HUGE_USAGE,
+  });
+}
+
 /** Sends the head of a non-stream answer and then nothing: the body never completes. */
 function hang(res: ServerResponse, contentType: string): void {
   res.writeHead(200, { 'content-type': contentType, ...OPENAI_HEADERS });
@@ -305,11 +356,14 @@ function hang(res: ServerResponse, contentType: string): void {
 
 function sendError(res: ServerResponse, status: number, message: string, type: string, code: string | null): void {
   const body = JSON.stringify({ error: { message, type, param: null, code } });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': 'req_fake_upstream' });
+  const retryAfter = status === 429 ? { 'retry-after': '1' } : {};
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': 'req_fake_upstream', ...retryAfter });
   res.end(body);
 }
 
 function keyFailure(key: string): [number, string, string, string | null] | null {
+  if (key.startsWith('echo-')) return [401, `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'];
+  if (key.startsWith('err503-')) return [503, 'The engine is currently overloaded, please try again later.', 'server_error', null];
   if (key.startsWith('bad-')) return [401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key'];
   if (key.startsWith('forbid-')) return [403, 'Country, region, or territory not supported', 'request_forbidden', 'unsupported_country_region_territory'];
   if (key.startsWith('r429-')) return [429, 'Rate limit reached. Please slow down.', 'requests', 'rate_limit_exceeded'];

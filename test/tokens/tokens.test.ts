@@ -19,7 +19,7 @@ for (const backend of backends()) {
       t.match(created.key, /^sk-[A-Za-z0-9]{48}$/)
       t.same(Object.keys(created).sort(), [
         'accessed_at', 'allow_ips', 'created_at', 'expired', 'expires_at', 'group', 'id', 'key', 'models', 'name',
-        'rate_limit_rpm', 'remain_quota', 'request_count', 'status', 'unlimited_quota', 'used_quota', 'user_id',
+        'personal_api_id', 'rate_limit_rpm', 'remain_quota', 'request_count', 'status', 'unlimited_quota', 'used_quota', 'user_id',
       ])
       t.match(created, { user_id: alice.id, name: 'laptop', status: 'enabled', expired: false, unlimited_quota: true, models: [], allow_ips: [], group: null })
       const lifetimeDays = (Date.parse(created.expires_at) - Date.parse(created.created_at)) / 86_400_000
