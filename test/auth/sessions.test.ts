@@ -27,7 +27,7 @@ for (const backend of backends()) {
       const self = await app.inject({ method: 'GET', url: '/api/user/self', headers: bearer(body.access_token) })
       t.equal(self.statusCode, 200)
       t.same(Object.keys(self.json()).sort(), [
-        'created_at', 'email', 'group', 'id', 'last_login_at', 'quota', 'request_count', 'role', 'status', 'used_quota', 'username',
+        'created_at', 'email', 'group', 'held_quota', 'id', 'last_login_at', 'quota', 'request_count', 'role', 'status', 'used_quota', 'username',
       ])
     })
 
