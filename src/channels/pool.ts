@@ -52,7 +52,10 @@ export class MemoryChannelPool implements ChannelPool {
     })
     this.flushTimer = setInterval(() => void this.flushResponseTimes(), RESPONSE_TIME_FLUSH_MS)
     this.flushTimer.unref()
-    this.safetyTimer = setInterval(() => this.scheduleReload(), SAFETY_RELOAD_MS)
+    this.safetyTimer = setInterval(() => {
+      this.scheduleReload()
+      void this.syncCircuits()
+    }, SAFETY_RELOAD_MS)
     this.safetyTimer.unref()
   }
 
@@ -93,10 +96,20 @@ export class MemoryChannelPool implements ChannelPool {
     return this.byIdMap.keys()
   }
 
-  /** Subscribes to other instances' circuit transitions. */
+  /** Loads the table, subscribes to other instances' circuit transitions and reads the circuits they opened. */
   async start(): Promise<void> {
     await this.circuits.start()
     await this.reload()
+    await this.syncCircuits()
+  }
+
+  /** Circuits are shared by pub/sub; this catches up on any transition missed (Redis briefly down). */
+  private async syncCircuits(): Promise<void> {
+    try {
+      await this.circuits.sync([...this.byIdMap.keys()])
+    } catch (err) {
+      this.deps.log.warn({ err }, 'cannot read channel circuits')
+    }
   }
 
   byId(id: number): RelayChannel | undefined {
@@ -161,8 +174,6 @@ export class MemoryChannelPool implements ChannelPool {
           this.reloadAgain = false
           this.rebuild(await this.deps.repo.listEnabled())
         } while (this.reloadAgain)
-        // Circuits opened elsewhere while this instance was away (or missed a message) are picked up here.
-        await this.circuits.sync([...this.byIdMap.keys()])
       } finally {
         this.reloading = null
       }
