@@ -31,6 +31,8 @@ export interface DayStats {
   /** YYYY-MM-DD, UTC */
   date: string
   requests: number
+  prompt_tokens: number
+  completion_tokens: number
   quota: number
 }
 
@@ -93,7 +95,7 @@ export function createLogsRepository(database: Database) {
           .where(condition)
           .groupBy(logs.model)
           .orderBy(logs.model),
-        db.select({ date: day, requests, quota }).from(logs).where(condition).groupBy(day).orderBy(day),
+        db.select({ date: day, requests, promptTokens, completionTokens, quota }).from(logs).where(condition).groupBy(day).orderBy(day),
       ])
       const total = totals[0]
       return {
@@ -108,7 +110,13 @@ export function createLogsRepository(database: Database) {
           completion_tokens: num(row.completionTokens),
           quota: num(row.quota),
         })),
-        by_day: byDay.map((row) => ({ date: String(row.date), requests: num(row.requests), quota: num(row.quota) })),
+        by_day: byDay.map((row) => ({
+          date: String(row.date),
+          requests: num(row.requests),
+          prompt_tokens: num(row.promptTokens),
+          completion_tokens: num(row.completionTokens),
+          quota: num(row.quota),
+        })),
       }
     },
 

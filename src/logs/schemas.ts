@@ -36,6 +36,10 @@ export const UsageLogSchema = Type.Object(
     stream: Type.Boolean(),
     prompt_tokens: Type.Integer(),
     completion_tokens: Type.Integer(),
+    cached_tokens: Type.Integer({ description: 'of prompt_tokens: read from the provider\'s prompt cache' }),
+    cache_write_tokens: Type.Integer({ description: 'of prompt_tokens: written to the prompt cache' }),
+    reasoning_tokens: Type.Integer({ description: 'of completion_tokens: reasoning / thinking' }),
+    source: Type.String({ description: '`relay` (a /v1 request) or `chat` (a chat turn; token_id 0)' }),
     quota: Type.Integer(),
     latency_ms: Type.Integer(),
     first_byte_ms: Type.Union([Type.Integer(), Type.Null()]),
@@ -59,5 +63,5 @@ export const StatsSchema = Type.Object({
   ...Counts,
   ...Tokens,
   by_model: Type.Array(Type.Object({ model: Type.String(), ...Counts, ...Tokens })),
-  by_day: Type.Array(Type.Object({ date: Type.String({ description: 'YYYY-MM-DD, UTC' }), ...Counts })),
+  by_day: Type.Array(Type.Object({ date: Type.String({ description: 'YYYY-MM-DD, UTC' }), ...Counts, ...Tokens })),
 })

@@ -13,6 +13,10 @@ export interface UsageLogView {
   stream: boolean
   prompt_tokens: number
   completion_tokens: number
+  cached_tokens: number
+  cache_write_tokens: number
+  reasoning_tokens: number
+  source: string
   quota: number
   latency_ms: number
   first_byte_ms: number | null
@@ -33,6 +37,10 @@ export function usageLogView(row: UsageLogRow): UsageLogView {
     stream: Boolean(row.stream),
     prompt_tokens: Number(row.promptTokens),
     completion_tokens: Number(row.completionTokens),
+    cached_tokens: Number(row.cachedTokens),
+    cache_write_tokens: Number(row.cacheWriteTokens),
+    reasoning_tokens: Number(row.reasoningTokens),
+    source: row.source,
     quota: Number(row.quota),
     latency_ms: Number(row.latencyMs),
     first_byte_ms: row.firstByteMs === null ? null : Number(row.firstByteMs),

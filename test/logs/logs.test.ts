@@ -85,8 +85,9 @@ for (const backend of backends()) {
       t.equal((await app.inject({ method: 'GET', url: '/api/log?channel_id=7', headers: bearer(admin) })).json().total, 3)
       t.equal((await app.inject({ method: 'GET', url: `/api/log?token_id=${aliceToken}`, headers: bearer(admin) })).json().total, 4)
       t.same(Object.keys(all.data[0]).sort(), [
-        'channel_id', 'completion_tokens', 'created_at', 'error', 'first_byte_ms', 'id', 'latency_ms', 'model', 'prompt_tokens',
-        'quota', 'request_id', 'status', 'stream', 'token_id', 'upstream_model', 'user_id',
+        'cache_write_tokens', 'cached_tokens', 'channel_id', 'completion_tokens', 'created_at', 'error', 'first_byte_ms', 'id',
+        'latency_ms', 'model', 'prompt_tokens', 'quota', 'reasoning_tokens', 'request_id', 'source', 'status', 'stream', 'token_id',
+        'upstream_model', 'user_id',
       ])
     })
 
@@ -103,12 +104,12 @@ for (const backend of backends()) {
           { model: 'm-b', requests: 1, prompt_tokens: 0, completion_tokens: 0, quota: 50 },
         ],
         by_day: [
-          { date: '2025-03-01', requests: 2, quota: 180 },
-          { date: '2025-03-02', requests: 2, quota: 50 },
+          { date: '2025-03-01', requests: 2, prompt_tokens: 20, completion_tokens: 40, quota: 180 },
+          { date: '2025-03-02', requests: 2, prompt_tokens: 0, completion_tokens: 0, quota: 50 },
         ],
       })
       const ranged = (await app.inject({ method: 'GET', url: '/api/log/stat?from=2025-03-02', headers: bearer(alice) })).json()
-      t.same(ranged.by_day, [{ date: '2025-03-02', requests: 2, quota: 50 }])
+      t.same(ranged.by_day, [{ date: '2025-03-02', requests: 2, prompt_tokens: 0, completion_tokens: 0, quota: 50 }])
     })
 
     t.test('stat: admins see everyone or one user; users only themselves', async (t) => {

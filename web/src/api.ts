@@ -104,6 +104,8 @@ export interface ModelStat {
 export interface DayStat {
   date: string
   requests: number
+  prompt_tokens: number
+  completion_tokens: number
   quota: number
 }
 

@@ -109,6 +109,35 @@ function Charts({ stats, days }: { stats: Stats; days: number }) {
         }
       />
       <BarChart
+        title="Tokens by day (UTC)"
+        xLabel="Day"
+        labels={dayLabels}
+        series={[
+          { label: 'Prompt tokens', axis: 'left', values: dates.map((d) => byDate.get(d)?.prompt_tokens ?? 0), format: compact },
+          { label: 'Completion tokens', axis: 'left', values: dates.map((d) => byDate.get(d)?.completion_tokens ?? 0), format: compact },
+        ]}
+        table={
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Day</th>
+                <th scope="col">Prompt tokens</th>
+                <th scope="col">Completion tokens</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stats.by_day.map((d) => (
+                <tr key={d.date}>
+                  <td>{d.date}</td>
+                  <td>{count(d.prompt_tokens)}</td>
+                  <td>{count(d.completion_tokens)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        }
+      />
+      <BarChart
         title="Tokens by model"
         xLabel="Model"
         labels={modelLabels}
