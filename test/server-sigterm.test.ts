@@ -6,18 +6,17 @@ import Database from 'better-sqlite3'
 import { eq } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { Agent, fetch, Pool } from 'undici'
-import { projectRoot } from '../src/db/paths.js'
+import { fetch, Pool } from 'undici'
 import { usageLogs } from '../src/db/schema/sqlite.js'
 import { startFakeUpstream } from './support/fake-upstream.js'
+import { jsonCall, skipUnlessBuilt, startGatewayProcess, type Exit, type GatewayProcess } from './support/gateway-process.js'
 
-const entry = join(projectRoot(), 'dist', 'src', 'server.js')
-const skip = !existsSync(entry) && 'dist not built'
+const skip = skipUnlessBuilt
 const CONTRACT_EXIT_MS = 35_000
 const ADMIN_PASSWORD = 'sigterm-test-password'
 
@@ -34,59 +33,19 @@ function startReader(t: Teardown, reads: boolean): ChildProcess {
   return reader
 }
 
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-  /** Date.now() at the exit. */
-  at: number
-}
-
-interface Gateway {
-  child: ChildProcess
-  base: string
-  /** This test's connections to the gateway: destroying them is the client side of a test process gone. */
-  client: Agent
-  exited: Promise<Exit>
-}
+type Gateway = GatewayProcess
 
 /** Starts `node dist/src/server.js` in `cwd` (its data folder) with stdout and stderr going to `reader`'s stdin. */
-async function startGateway(t: Teardown, cwd: string, reader: ChildProcess): Promise<Gateway> {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(process.execPath, [entry], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ADMIN_PASSWORD },
+function startGateway(t: Teardown, cwd: string, reader: ChildProcess): Promise<Gateway> {
+  return startGatewayProcess(t, cwd, {
+    env: { ADMIN_PASSWORD },
     stdio: ['ignore', reader.stdin, reader.stdin],
+    // The gateway holds its own copy of the pipe; only the reader's end decides whether anyone reads it.
+    afterSpawn: () => reader.stdin?.destroy(),
   })
-  // The gateway holds its own copy of the pipe; only the reader's end decides whether anyone reads it.
-  reader.stdin?.destroy()
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const exited = new Promise<Exit>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  )
-  const base = `http://127.0.0.1:${port}`
-  const client = new Agent()
-  t.teardown(() => client.destroy())
-  // Up to 30 s: a loaded CI machine, migrations on a new database and hashing the admin's password.
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`gateway exited at start with ${child.exitCode}`)
-    if (await fetch(`${base}/healthz`, { dispatcher: client }).then((r) => r.ok, () => false)) return { child, base, client, exited }
-    await sleep(100)
-  }
-  throw new Error('gateway did not start')
 }
 
-async function json(gateway: Gateway, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(gateway.base + path, {
-    dispatcher: gateway.client,
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
-}
+const json = jsonCall
 
 /** An admin session, a channel to `upstream`, a priced model, a balance and a relay key. */
 async function provision(gateway: Gateway, upstream: string): Promise<{ admin: string; key: string }> {

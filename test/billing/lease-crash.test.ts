@@ -2,69 +2,37 @@
 // (every answer the client got is billed), over-held by at most what the requests in flight at the crash
 // reserved, and every lease of the dead instance returned. Runs the built entry (`node dist/src/server.js`).
 import Database from 'better-sqlite3'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { Agent, fetch } from 'undici'
-import { projectRoot } from '../../src/db/paths.js'
+import { fetch } from 'undici'
 import { startFakeUpstream } from '../support/fake-upstream.js'
+import { jsonCall, skipUnlessBuilt, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js'
 
-const entry = join(projectRoot(), 'dist', 'src', 'server.js')
-const skip = !existsSync(entry) && 'dist not built'
+const skip = skipUnlessBuilt
 const ADMIN_PASSWORD = 'lease-crash-password'
 const WORKERS = 24
 
-interface Gateway {
-  child: ChildProcess
-  base: string
-  client: Agent
-  exited: Promise<void>
-}
+type Gateway = GatewayProcess
 
-async function startGateway(t: { teardown(fn: () => unknown): void }, cwd: string): Promise<Gateway> {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(process.execPath, [entry], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ADMIN_PASSWORD, LOG_LEVEL: 'warn', ROOT_INITIAL_QUOTA: '0' },
+function startGateway(t: { teardown(fn: () => unknown): void }, cwd: string): Promise<Gateway> {
+  return startGatewayProcess(t, cwd, {
+    env: { ADMIN_PASSWORD, LOG_LEVEL: 'warn', ROOT_INITIAL_QUOTA: '0' },
     stdio: ['ignore', 'ignore', 'inherit'],
+    connections: WORKERS * 2,
   })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const base = `http://127.0.0.1:${port}`
-  const client = new Agent({ connections: WORKERS * 2 })
-  t.teardown(() => client.destroy())
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`gateway exited at start with ${child.exitCode}`)
-    if (await fetch(`${base}/healthz`, { dispatcher: client }).then((r) => r.ok, () => false)) return { child, base, client, exited }
-    await sleep(100)
-  }
-  throw new Error('gateway did not start')
 }
 
-async function json(g: Gateway, method: string, path: string, token?: string, body?: unknown) {
-  const res = await fetch(g.base + path, {
-    dispatcher: g.client,
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
-}
+const json = jsonCall
 
 t.test('kill -9 under load, restart: every answered request is billed, the leases come back, the ledger balances', { skip }, async (t) => {
   const cwd = mkdtempSync(join(tmpdir(), 'nexus-crash-'))
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }))
   const upstream = await startFakeUpstream({ chunks: 8, paceMs: 15 })
   t.teardown(() => upstream.close())
-  const t0 = Date.now()
   const first = await startGateway(t, cwd)
-  t.comment(`started ${Date.now() - t0}`)
   const admin = (await json(first, 'POST', '/api/auth/login', undefined, { username: 'root', password: ADMIN_PASSWORD })).body.access_token
   await json(first, 'POST', '/api/channel', admin, { name: 'fake', key: 'ok-crash-000011112222', base_url: upstream.url, models: ['mock-model'] })
   await json(first, 'PUT', '/api/pricing/mock-model', admin, { input_per_1m: 2, output_per_1m: 8 })
@@ -110,7 +78,6 @@ t.test('kill -9 under load, restart: every answered request is billed, the lease
   const journals = readdirSync(join(cwd, 'data', 'leases')).filter((f) => f.startsWith('lease-journal-'))
   t.equal(journals.length, 1, 'one lease journal')
   t.ok(statSync(join(cwd, 'data', 'leases', journals[0]!)).size > 0, 'the journal has entries')
-  t.comment(`loaded ${Date.now() - t0}`)
   first.child.kill('SIGKILL')
   await first.exited
   stop = true
@@ -119,9 +86,7 @@ t.test('kill -9 under load, restart: every answered request is billed, the lease
   t.ok(answeredAtCrash.length >= 100, `${answeredAtCrash.length} requests answered before the crash`)
 
   // Restart on the same data: the journal is replayed and the dead instance's leases returned before serving.
-  t.comment(`killed ${Date.now() - t0}`)
   const second = await startGateway(t, cwd)
-  t.comment(`restarted ${Date.now() - t0}`)
   t.same(readdirSync(join(cwd, 'data', 'leases')).filter((f) => f.includes(journals[0]!.split('-').slice(3, 8).join('-'))), [], 'the old journal is gone')
   const db = new Database(dbFile, { readonly: true })
   t.teardown(() => db.close())
@@ -150,8 +115,6 @@ t.test('kill -9 under load, restart: every answered request is billed, the lease
   })
   t.equal(res.status, 200)
   await res.text()
-  t.comment(`served ${Date.now() - t0}`)
   second.child.kill('SIGTERM')
   await second.exited
-  t.comment(`stopped ${Date.now() - t0}`)
 })
