@@ -68,7 +68,8 @@ export async function startGateway(kind, { tmpDir, upstreamUrl, mysqlUrl, redisU
     const res = await fetch(`${url}/metrics`)
     return res.ok ? res.text() : ''
   }
-  if (new RegExp(`^${STATEMENTS_METRIC}`, 'm').test(await metricsText())) statementsSource = 'metric'
+  // The TYPE line: a labelled counter has no sample line until it is first incremented.
+  if (new RegExp(`^# TYPE ${STATEMENTS_METRIC} `, 'm').test(await metricsText())) statementsSource = 'metric'
   else if (mysqlAdmin) statementsSource = 'questions'
 
   const loopback = kind === 'mysql' && ['127.0.0.1', 'localhost', '::1'].includes(new URL(mysqlUrl).hostname)

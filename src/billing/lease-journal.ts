@@ -4,12 +4,12 @@ import { join } from 'node:path'
 import type { SettleUnit } from './repository.js'
 
 /**
- * The local, append-only record of every settlement paid from a credit lease, written (one `write` call, no
- * fsync) before the settlement is queued for the database. A `kill -9` loses the queue but not the page cache,
- * so the next start on this machine replays the entries past the instance's committed watermark
- * (`quota_leases` kind `seq`) and only then returns the leases, less what requests in flight at the crash held
- * (each reservation is journaled too): the user is never under-charged for an answer they got. A power loss can drop the last few seconds of entries (the OS's writeback), as it would for
- * SQLite with synchronous=NORMAL; the README states both bounds.
+ * The local, append-only record of every reservation taken from a credit lease and every settlement paid from
+ * one (one `write` per event-loop turn, no fsync; see `add` below). A `kill -9` loses the settlement queue but not
+ * the page cache, so the next start on this machine replays the entries past the instance's committed watermark
+ * (`quota_leases` kind `seq`) and only then returns the leases, less what requests in flight at the crash held:
+ * the user is never under-charged for an answer they got. A power loss can drop the last few seconds of entries
+ * (the OS's writeback), as it would for SQLite with synchronous=NORMAL; the README states both bounds.
  */
 export interface LeaseJournal {
   /** A reservation taken from the leases; returns its sequence number. */
@@ -54,24 +54,40 @@ export function openJournal(dir: string, tag: string, instanceId: string): Lease
   const fd = openSync(path, 'a', 0o600)
   let seq = 0
   let open = true
+  // Lines of one event-loop turn go out in one write at its end (setImmediate): a hold is on file before any
+  // answer to its request can leave (that needs another turn: the upstream's reply), and a settlement lost with
+  // the turn leaves its hold open, which keeps the reservation held — over-held, never under-charged.
+  let pending: string[] = []
+  const flush = (): void => {
+    if (pending.length === 0 || !open) return
+    const text = pending.join('')
+    pending = []
+    writeSync(fd, text)
+  }
+  const add = (line: string): void => {
+    if (pending.length === 0) setImmediate(flush)
+    pending.push(line)
+  }
   return {
     hold(userId, tokenId, quota) {
       seq += 1
-      writeSync(fd, `{"h":${seq},"u":${userId},"t":${tokenId === null ? 'null' : tokenId},"q":${quota}}\n`)
+      add(`{"h":${seq},"u":${userId},"t":${tokenId === null ? 'null' : tokenId},"q":${quota}}\n`)
       return seq
     },
     append(unit, holds) {
       seq += 1
       const entry = { holds, unit: { ...unit, journalSeq: seq, log: { ...unit.log, createdAt: unit.log.createdAt.getTime() } } }
-      writeSync(fd, `${JSON.stringify(entry)}\n`)
+      add(`${JSON.stringify(entry)}\n`)
       return seq
     },
     compact(committedSeq) {
+      flush()
       if (!open || committedSeq < seq || fstatSync(fd).size < COMPACT_BYTES) return
       ftruncateSync(fd, 0)
     },
     close(remove) {
       if (!open) return
+      flush()
       open = false
       closeSync(fd)
       if (remove) rmSync(path, { force: true })
