@@ -177,14 +177,6 @@ export function createPricingService(deps: {
       throw modelPriceUnset(model)
     },
 
-    /**
-     * Replaces the catalogue, on this instance only: for tests (a stand-in while the package is not installed)
-     * and any later catalogue refresh. Memory only.
-     */
-    useCatalogue(next: PriceCatalogue): void {
-      catalogue = next
-    },
-
     /** True when the model has a price row of its own (the default price `*` does not count). Memory only. */
     hasOwnPrice(model: string): boolean {
       return model !== DEFAULT_PRICE_MODEL && prices.has(model)

@@ -1,15 +1,11 @@
 // The catalogue through the API (CONTRACT §4): a model without an admin price is priced from the bundled
 // catalogue, an admin price overrides it, `GET /api/pricing` says which, and a model known nowhere without a
-// default price is refused with a message saying how to price it. Until @pydantic/genai-prices is installed the
-// app's catalogue is swapped for one over a stand-in holding the package's own entries (genai-prices-standin.ts).
+// default price is refused with a message saying how to price it. The catalogue is the installed
+// @pydantic/genai-prices, as in production.
 import t from 'tap'
-import { createCatalogue, genaiPricesFinder } from '../../src/pricing/catalogue.js'
 import { backends } from '../support/backends.js'
 import { bearer, buildApp, login } from '../support/build-app.js'
 import { makeUserWithToken, meterRequest } from '../billing/fixtures.js'
-import { installedPackage, standIn } from './genai-prices-standin.js'
-
-const installed = await installedPackage()
 
 const CLAUDE = 'claude-sonnet-4-20250514'
 interface PriceJson {
@@ -26,7 +22,6 @@ interface PriceJson {
 for (const backend of backends()) {
   t.test(backend.name, async (t) => {
     const { app } = await buildApp(t, backend)
-    if (!installed) app.pricing.useCatalogue(createCatalogue(genaiPricesFinder(standIn)))
     const admin = await login(app)
     const list = async (): Promise<Map<string, PriceJson>> => {
       const res = await app.inject({ method: 'GET', url: '/api/pricing' })

@@ -1,12 +1,11 @@
 // The bundled price catalogue (CONTRACT §4): how @pydantic/genai-prices entries become integer prices, how model
 // ids are resolved (aliases, provider prefixes), which of several price sets applies, and that a model is looked
-// up once. Entries are the package's own (see genai-prices-standin.ts); the installed package is used when present.
+// up once. Entries are the package's own of the installed @pydantic/genai-prices.
 import t from 'tap'
-import { compile, createCatalogue, genaiPricesFinder, loadCatalogue, toModelPrice, type CatalogueFinder } from '../../src/pricing/catalogue.js'
-import { installedPackage, standIn } from './genai-prices-standin.js'
+import { compile, createCatalogue, genaiPricesFinder, loadCatalogue, toModelPrice, type CatalogueFinder, type GenaiPricesModule } from '../../src/pricing/catalogue.js'
+import * as genaiPrices from '@pydantic/genai-prices'
 
-const installed = await installedPackage()
-const catalogue = createCatalogue(genaiPricesFinder(installed ?? standIn))
+const catalogue = createCatalogue(genaiPricesFinder(genaiPrices as unknown as GenaiPricesModule))
 const NOW = Date.parse('2026-11-30T10:00:00Z')
 
 t.test('a price set becomes micro-USD per 1M tokens, exactly; absent cache prices are null (= the input price)', async (t) => {
@@ -90,17 +89,11 @@ t.test('a finder that throws prices nothing and is not asked again', async (t) =
   t.equal(calls, 1)
 })
 
-t.test('loadCatalogue: the installed package, or an empty catalogue with the reason', async (t) => {
+t.test('loadCatalogue: the installed package', async (t) => {
   const { catalogue: loaded, problem } = await loadCatalogue()
-  if (installed) {
-    t.equal(problem, null)
-    t.equal(loaded.available, true)
-    t.match(loaded.priceOf('gpt-4o', NOW), { catalogueId: 'openai/gpt-4o', inputMicrosPer1M: 2_500_000, cacheReadMicrosPer1M: 1_250_000, outputMicrosPer1M: 10_000_000 })
-    t.match(loaded.priceOf('anthropic/claude-sonnet-4', NOW), { cacheWriteMicrosPer1M: 3_750_000 })
-    t.equal(loaded.priceOf('no-such-model', NOW), undefined)
-  } else {
-    t.equal(problem, '@pydantic/genai-prices is not installed')
-    t.equal(loaded.available, false)
-    t.equal(loaded.priceOf('gpt-4o', NOW), undefined)
-  }
+  t.equal(problem, null)
+  t.equal(loaded.available, true)
+  t.match(loaded.priceOf('gpt-4o', NOW), { catalogueId: 'openai/gpt-4o', inputMicrosPer1M: 2_500_000, cacheReadMicrosPer1M: 1_250_000, outputMicrosPer1M: 10_000_000 })
+  t.match(loaded.priceOf('anthropic/claude-sonnet-4', NOW), { cacheWriteMicrosPer1M: 3_750_000 })
+  t.equal(loaded.priceOf('no-such-model', NOW), undefined)
 })
