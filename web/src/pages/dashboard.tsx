@@ -87,26 +87,7 @@ function Charts({ stats, days }: { stats: Stats; days: number }) {
           { label: 'Requests', axis: 'left', values: dates.map((d) => byDate.get(d)?.requests ?? 0), format: compact },
           { label: 'Spend', axis: 'right', values: dates.map((d) => byDate.get(d)?.quota ?? 0), format: usd },
         ]}
-        table={
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Day</th>
-                <th scope="col">Requests</th>
-                <th scope="col">Spend</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stats.by_day.map((d) => (
-                <tr key={d.date}>
-                  <td>{d.date}</td>
-                  <td>{count(d.requests)}</td>
-                  <td>{usd(d.quota)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        }
+        table={<DayTable stats={stats} />}
       />
       <BarChart
         title="Tokens by day (UTC)"
@@ -116,26 +97,7 @@ function Charts({ stats, days }: { stats: Stats; days: number }) {
           { label: 'Prompt tokens', axis: 'left', values: dates.map((d) => byDate.get(d)?.prompt_tokens ?? 0), format: compact },
           { label: 'Completion tokens', axis: 'left', values: dates.map((d) => byDate.get(d)?.completion_tokens ?? 0), format: compact },
         ]}
-        table={
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Day</th>
-                <th scope="col">Prompt tokens</th>
-                <th scope="col">Completion tokens</th>
-              </tr>
-            </thead>
-            <tbody>
-              {stats.by_day.map((d) => (
-                <tr key={d.date}>
-                  <td>{d.date}</td>
-                  <td>{count(d.prompt_tokens)}</td>
-                  <td>{count(d.completion_tokens)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        }
+        table={<DayTable stats={stats} />}
       />
       <BarChart
         title="Tokens by model"
@@ -158,6 +120,34 @@ function Charts({ stats, days }: { stats: Stats; days: number }) {
         table={<ModelTable stats={stats} />}
       />
     </div>
+  )
+}
+
+/** The by-day figures behind both day charts, as a table. */
+function DayTable({ stats }: { stats: Stats }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">Day</th>
+          <th scope="col">Requests</th>
+          <th scope="col">Prompt</th>
+          <th scope="col">Completion</th>
+          <th scope="col">Spend</th>
+        </tr>
+      </thead>
+      <tbody>
+        {stats.by_day.map((d) => (
+          <tr key={d.date}>
+            <td>{d.date}</td>
+            <td>{count(d.requests)}</td>
+            <td>{count(d.prompt_tokens)}</td>
+            <td>{count(d.completion_tokens)}</td>
+            <td>{usd(d.quota)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   )
 }
 
