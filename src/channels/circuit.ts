@@ -212,8 +212,11 @@ export class CircuitBreakers {
     this.probing.delete(id)
     this.apply(id, record)
     this.deps.log.warn({ channel_id: id, cooldown_s: cooldown / 1000, openings, reason: why }, 'channel circuit opened')
+    // Issued before the record is shared, not after: commands on one cache connection run in order, so a probe this
+    // instance claims once the cool-down ends can never be deleted by this opening's late clean-up.
+    const dropped = this.dropKeys(probeKey(id))
     await this.share(id, record, cooldown + this.deps.settings.maxCooldownMs)
-    await this.dropKeys(probeKey(id))
+    await dropped
   }
 
   private async close(id: number): Promise<void> {
@@ -223,9 +226,12 @@ export class CircuitBreakers {
     this.probing.delete(id)
     this.apply(id, record)
     if (wasOpen) this.deps.log.info({ channel_id: id }, 'channel circuit closed')
+    // The failure count is reset first, in the same turn as the state: failures recorded right after the close are
+    // counted on a fresh counter instead of being added to the old one and then wiped by a late delete.
+    const dropped = this.dropKeys(failuresKey(id), probeKey(id))
     // Kept for the longest cool-down: a channel failing again soon reopens for longer.
     await this.share(id, record, this.deps.settings.maxCooldownMs)
-    await this.dropKeys(failuresKey(id), probeKey(id))
+    await dropped
   }
 
   private async claimProbe(id: number): Promise<boolean> {

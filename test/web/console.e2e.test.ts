@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core'
 import t from 'tap'
 import { sqliteBackend } from '../support/backends.js'
 import { ADMIN, buildApp } from '../support/build-app.js'
@@ -62,6 +62,12 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
   }
   const page = watch(context.pages()[0] ?? (await context.newPage()))
   const notice = (text: string | RegExp) => page.locator('.notice', { hasText: text }).first()
+  // A notice can show before the list behind it has re-rendered: wait (up to the locator timeout) for the row to say
+  // it, then read it; a row that never does fails the assertion with its actual text.
+  const textOnceMatching = async (row: Locator, pattern: RegExp): Promise<string> => {
+    await row.filter({ hasText: pattern }).first().waitFor({ timeout: 5_000 }).catch(() => undefined)
+    return (await row.textContent()) ?? ''
+  }
   const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click()
   const started = Date.now()
   const section = (name: string) => t.comment(`${((Date.now() - started) / 1000).toFixed(1)} s: ${name}`)
@@ -100,16 +106,16 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
   await channelForm.getByRole('button', { name: 'Create channel' }).click()
   await notice('Channel “fake upstream” created').waitFor()
   const channelRow = page.locator('tr[data-channel="fake upstream"]')
-  t.match(await channelRow.textContent(), /enabled/, 'the new channel is listed, enabled')
+  t.match(await textOnceMatching(channelRow, /enabled/), /enabled/, 'the new channel is listed, enabled')
   t.match(await channelRow.textContent(), /ok-e2\.\.\.0123/, 'its key masked')
   await channelRow.getByRole('button', { name: 'Test' }).click()
   await notice(/Channel “fake upstream” answered 200/).waitFor()
-  t.match(await channelRow.textContent(), /test ok/, 'the test result is shown on the row')
+  t.match(await textOnceMatching(channelRow, /test ok/), /test ok/, 'the test result is shown on the row')
   await channelRow.getByRole('button', { name: 'Disable' }).click()
   await notice('Channel “fake upstream” disabled').waitFor()
   await channelRow.getByRole('button', { name: 'Enable' }).click()
   await notice('Channel “fake upstream” enabled').waitFor()
-  t.match(await channelRow.textContent(), /enabled/)
+  t.match(await textOnceMatching(channelRow, /enabled/), /enabled/)
   // A preferred channel whose key the upstream refuses: the first relayed request auto-disables it (see below).
   await page.getByRole('button', { name: 'New channel' }).click()
   await channelForm.getByLabel('Name').fill('primary (revoked key)')
@@ -178,7 +184,7 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
   const keyRow = page.locator('tr', { hasText: 'e2e key' })
   await keyRow.getByRole('button', { name: 'Disable' }).click()
   await notice('Key “e2e key” disabled').waitFor()
-  t.match(await keyRow.textContent(), /disabled/)
+  t.match(await textOnceMatching(keyRow, /disabled/), /disabled/)
   const refused = await relay()
   t.equal(refused.status, 401, 'a disabled key is refused by the relay')
   t.match(await refused.json(), { error: { code: 'token_disabled' } })
@@ -204,11 +210,11 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
   section('channels: the refused channel was auto-disabled, with the reason; its test fails visibly')
   await nav('Channels')
   const revoked = page.locator('tr[data-channel="primary (revoked key)"]')
-  t.match(await revoked.textContent(), /auto disabled/, 'the channel the upstream refused is auto-disabled')
+  t.match(await textOnceMatching(revoked, /auto disabled/), /auto disabled/, 'the channel the upstream refused is auto-disabled')
   t.match(await revoked.textContent(), /401/, 'with the reason')
   await revoked.getByRole('button', { name: 'Test' }).click()
   await notice(/Channel “primary \(revoked key\)” failed: 401/).waitFor()
-  t.match(await revoked.textContent(), /test failed · 401/)
+  t.match(await textOnceMatching(revoked, /test failed · 401/), /test failed · 401/)
 
   section('dashboard: the charts show the relayed requests')
   await nav('Dashboard')
