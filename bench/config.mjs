@@ -35,6 +35,8 @@ export function benchConfig() {
     /** Idle pauses: before "at rest" is read, and before "RSS after" the slow streams. */
     settleMs: tiny ? 200 : 1000,
     nginx: !tiny && process.env.BENCH_NGINX !== '0',
+    /** The bare Fastify + @fastify/http-proxy column: the stack's floor. */
+    nodeProxy: !tiny && process.env.BENCH_NODE_PROXY !== '0',
     mysqlUrl: tiny ? undefined : process.env.BENCH_MYSQL_URL || undefined,
     redisUrl: tiny ? undefined : process.env.BENCH_REDIS_URL || undefined,
     out: process.env.BENCH_OUT || (tiny ? null : new URL('./results/latest.md', import.meta.url).pathname),

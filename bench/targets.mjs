@@ -7,6 +7,7 @@ import { nginxBinary, nginxVersion, startNginx } from './nginx.mjs'
 import { firstLine, startProcess } from './procs.mjs'
 
 const UPSTREAM_SCRIPT = fileURLToPath(new URL('./upstream.mjs', import.meta.url))
+const NODE_PROXY_SCRIPT = fileURLToPath(new URL('./node-proxy.mjs', import.meta.url))
 
 /** Returns { targets, gateways, nginxInfo }; what was skipped and why goes into `notes`. */
 export async function startTargets(config, tmpDir, notes) {
@@ -34,6 +35,15 @@ export async function startTargets(config, tmpDir, notes) {
     }
   } else {
     notes.push(config.tiny ? 'Tiny run: nginx and MySQL are skipped.' : 'BENCH_NGINX=0: the nginx column is skipped.')
+  }
+
+  // The bare Node proxy of this stack: what a gateway on Fastify + undici costs before doing any work of its own.
+  if (config.nodeProxy) {
+    const bare = startProcess('node-proxy', process.execPath, [NODE_PROXY_SCRIPT], {
+      env: { BENCH_CHILD: '1', UPSTREAM_URL: await upstreamUrl, NODE_ENV: 'production' },
+    })
+    const port = Number(await firstLine(bare))
+    targets.push({ id: 'node-proxy', label: 'bare Fastify proxy', url: `http://127.0.0.1:${port}`, pid: bare.pid, headers: {} })
   }
 
   const gateways = []

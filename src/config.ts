@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import type { PasswordHashCost } from './auth/passwords.js'
 
 /**
  * Environment → typed config, validated once (CONTRACT §1). Every variable is a string in the
@@ -48,6 +49,11 @@ const Env = Type.Object({
 type Env = Static<typeof Env>
 
 export interface Config {
+  /**
+   * Never read from the environment: production hashes passwords at argon2's defaults (OWASP). The tests' app
+   * builder lowers it, since hundreds of throw-away accounts at 64 MiB × 3 passes cost minutes of CI.
+   */
+  passwordHashCost?: PasswordHashCost
   port: number
   host: string
   production: boolean

@@ -19,7 +19,7 @@ export default fp(
     await app.register(codesPlugin)
     app.decorate(
       'auth',
-      createAuthService({ repo: app.usersRepo, sessions, cache: app.cache, clock: app.clock, codes: app.verificationCodes }),
+      createAuthService({ repo: app.usersRepo, sessions, cache: app.cache, clock: app.clock, codes: app.verificationCodes, passwordHashCost: app.config.passwordHashCost }),
     )
   },
   { name: 'sessions', dependencies: ['cache', 'users-repo'] },

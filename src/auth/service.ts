@@ -4,7 +4,7 @@ import { errors } from '../errors.js'
 import { INVALIDATE } from '../relay/seams.js'
 import type { UserRow, UsersRepository } from '../users/repository.js'
 import type { CodesService } from './codes/service.js'
-import { hashPassword, burnPasswordCheck, verifyPassword } from './passwords.js'
+import { hashPassword, burnPasswordCheck, verifyPassword, type PasswordHashCost } from './passwords.js'
 import { assertUnder } from './rate-limit.js'
 import type { SessionClaims, Sessions } from './sessions.js'
 
@@ -17,9 +17,10 @@ export interface AuthDeps {
   cache: Cache
   clock: Clock
   codes: CodesService
+  passwordHashCost?: PasswordHashCost
 }
 
-export function createAuthService({ repo, sessions, cache, clock, codes }: AuthDeps) {
+export function createAuthService({ repo, sessions, cache, clock, codes, passwordHashCost }: AuthDeps) {
   const failureKey = (ip: string, login: string) => `login-fail:${ip}:${login.toLowerCase()}`
   const passwordChangeFailures = (userId: number) => ({
     key: `password-change-fail:${userId}`,
@@ -33,7 +34,7 @@ export function createAuthService({ repo, sessions, cache, clock, codes }: AuthD
    * `password_changed_at`), and relay caches drop the user.
    */
   async function setPassword(user: UserRow, newPassword: string): Promise<void> {
-    const passwordHash = await hashPassword(newPassword)
+    const passwordHash = await hashPassword(newPassword, passwordHashCost)
     const now = new Date(clock.now())
     await repo.update(user.id, { passwordHash, passwordChangedAt: now, updatedAt: now })
     await cache.publish(INVALIDATE.user, String(user.id))
@@ -54,7 +55,7 @@ export function createAuthService({ repo, sessions, cache, clock, codes }: AuthD
       const user = await repo.findByLogin(login)
       let ok = false
       if (user) ok = await verifyPassword(user.passwordHash, password)
-      else await burnPasswordCheck(password)
+      else await burnPasswordCheck(password, passwordHashCost)
       if (!ok || !user) {
         await cache.incr(key, 1, FAILURE_WINDOW_MS)
         throw errors.unauthorized('invalid_credentials', 'wrong username or password')

@@ -73,7 +73,7 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
       const values: NewUser = {
         username: input.username,
         email: input.email ?? null,
-        passwordHash: await hashPassword(input.password),
+        passwordHash: await hashPassword(input.password, config.passwordHashCost),
         role: 'user',
         createdAt: now,
         updatedAt: now,
@@ -154,7 +154,7 @@ export function createUsersService(repo: UsersRepository, config: Config, clock:
       await repo.create(
         {
           username: config.adminUsername,
-          passwordHash: await hashPassword(password),
+          passwordHash: await hashPassword(password, config.passwordHashCost),
           role: 'admin',
           isRoot: true,
           createdAt: now,

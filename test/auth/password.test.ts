@@ -124,3 +124,13 @@ for (const backend of backends()) {
     })
   })
 }
+
+t.test('production hashes at argon2id defaults (64 MiB, t=3, p=4); the environment cannot lower it', async (t) => {
+  const { hashPassword, verifyPassword } = await import('../../src/auth/passwords.js')
+  const { loadConfig } = await import('../../src/config.js')
+  const hash = await hashPassword('correct horse battery staple', loadConfig({}).passwordHashCost)
+  t.match(hash, /^\$argon2id\$v=19\$m=65536,t=3,p=4\$/)
+  t.ok(await verifyPassword(hash, 'correct horse battery staple'))
+  t.notOk(await verifyPassword(hash, 'wrong'))
+  t.equal(loadConfig({ PASSWORD_HASH_COST: '1', ARGON2_MEMORY_COST: '1024' } as Record<string, string>).passwordHashCost, undefined)
+})

@@ -50,6 +50,9 @@ export async function buildApp(
     ROOT_INITIAL_QUOTA: '0',
     ...opts.env,
   })
+  // The suites make hundreds of throw-away accounts: argon2id at a test cost (the hash records it, so verifying is
+  // unchanged). The security tests that look at the production cost build their config themselves.
+  config.passwordHashCost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
   const logger = opts.logStream ? { ...loggerOptions(config), level: 'trace', stream: opts.logStream } : opts.logger ? { level: 'info' } : false
   const fastify = Fastify(serverOptions(config, logger))
   await fastify.register(app, { config, clock: opts.clock, cachePrefix: provisioned.cachePrefix, leases: opts.leases })
