@@ -53,6 +53,33 @@ function isRetryable(err: unknown): boolean {
   return typeof code === 'string' && RETRYABLE.has(code)
 }
 
+/**
+ * A database that stopped answering (restarted, failed over, a cut network): a settlement waits for it rather than
+ * be given up — the client already has its answer, so giving up would leave it unbilled. Bounded, so a graceful stop
+ * (CONTRACT §6: 35 s in all) still ends; a settlement past the bound is given up as before (logged, counted).
+ */
+const UNAVAILABLE_WAIT_MS = 20_000
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+])
+function isUnavailable(err: unknown): boolean {
+  // drizzle wraps the driver's error (DrizzleQueryError.cause); mysql2 marks a lost connection `fatal`.
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, fatal } = e as { code?: unknown; fatal?: unknown }
+    if (fatal === true || (typeof code === 'string' && UNAVAILABLE.has(code))) return true
+  }
+  return false
+}
+
 const tokens = (value: number) => Math.min(MAX_TOKENS, Math.max(0, Math.trunc(Number.isFinite(value) ? value : 0)))
 
 export interface MeterDeps {
@@ -143,14 +170,30 @@ export function createMeter(deps: MeterDeps): BillingMeter {
     return low
   }
 
+  /** Since when the database has been unreachable for settlements (null: it answered last time). */
+  let unavailableSince: number | null = null
+
   async function writeWithRetry(units: readonly SettleUnit[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    let lost = false
+    for (let attempt = 1, waits = 0; ; ) {
       try {
+        // The connection was lost mid-transaction: if the commit went through, writing again would charge twice.
+        if (lost && (await repo.settledAlready(units))) return
         await repo.settle(units)
+        unavailableSince = null
         return
       } catch (err) {
+        if (isUnavailable(err)) {
+          // One clock for every settlement: once the wait is over, the queue's unit-by-unit retries fail fast.
+          unavailableSince ??= Date.now()
+          if (Date.now() - unavailableSince >= UNAVAILABLE_WAIT_MS) throw err
+          lost = true
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** waits++)))
+          continue
+        }
         if (attempt >= SETTLE_ATTEMPTS || !isRetryable(err)) throw err
         await new Promise((resolve) => setTimeout(resolve, 5 * attempt))
+        attempt++
       }
     }
   }
@@ -163,7 +206,8 @@ export function createMeter(deps: MeterDeps): BillingMeter {
     try {
       await writeWithRetry(units)
     } catch (err) {
-      if (units.length !== 1) throw err
+      // A database that is away refused nothing: a reduced row would not get through either.
+      if (units.length !== 1 || isUnavailable(err)) throw err
       const unit = units[0] as SettleUnit
       log.error({ err, request_id: unit.log.requestId }, 'usage-log row refused: settling with a reduced row')
       metrics.settlementFailures.inc({ kind: 'reduced_row' })

@@ -234,6 +234,25 @@ export function createBillingRepository(database: Database, count: StatementCoun
     },
 
     /**
+     * Whether a settlement batch whose connection was lost is in the database after all: a MySQL connection that
+     * drops while COMMIT is under way leaves the outcome unknown, and writing the batch again would charge it
+     * twice. A batch is one transaction, so its rows are all there or none; a row is known by its request id,
+     * owner and creation time (milliseconds), which a client reusing a request id does not repeat. SQLite's
+     * transaction is synchronous: when it throws, nothing was written.
+     */
+    async settledAlready(units: readonly SettleUnit[]): Promise<boolean> {
+      if (units.length === 0 || database.dialect === 'sqlite') return false
+      const mt = database.mt
+      const logs = units.map((u) => fitLogEntry(u.log))
+      const rows = await database.mysql
+        .select({ requestId: mt.usageLogs.requestId, userId: mt.usageLogs.userId, tokenId: mt.usageLogs.tokenId, createdAt: mt.usageLogs.createdAt })
+        .from(mt.usageLogs)
+        .where(inArray(mt.usageLogs.requestId, [...new Set(logs.map((l) => l.requestId))]))
+      const found = new Set(rows.map((r) => `${r.requestId}\n${r.userId}\n${r.tokenId}\n${r.createdAt.getTime()}`))
+      return logs.every((l) => found.has(`${l.requestId}\n${l.userId}\n${l.tokenId}\n${l.createdAt.getTime()}`))
+    },
+
+    /**
      * An admin's quota adjustment: the `adjustment` ledger row and the balance change together.
      * A negative delta may not take the balance below zero; no delta may take it out of the quota
      * range (throws QuotaRangeError, and the transaction writes nothing).
