@@ -164,3 +164,21 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('n
   }
   socket.destroy(err)
 }
+
+/**
+ * Fastify's `frameworkErrors` option: errors its router raises before any hook runs — a path that does not
+ * decode (`/v1/models/%ED%A0%80`, invalid UTF-8) or a parameter past `maxParamLength` — answered in the OpenAI
+ * error shape with the request id, instead of fastify's own `{error: "Bad Request", statusCode}` body
+ * (found by test/security/hostile-input.test.ts).
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('x-request-id', request.id)
+  const apiError =
+    err.code === 'FST_ERR_BAD_URL'
+      ? errors.invalidRequest('the request path is not a valid URL component')
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new ApiError(414, 'uri_too_long', 'a path parameter is too long')
+        : toApiError(err)
+  logRequestError(request, err, apiError)
+  return sendError(reply, apiError)
+}
