@@ -31,7 +31,8 @@ async function startServer(cwd: string, env: Record<string, string>): Promise<St
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const base = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 150; i++) {
+  // Up to 30 s, as test/support/gateway-process.ts allows: a loaded CI machine runs migrations and argon2 slowly.
+  for (let i = 0; i < 300; i++) {
     try {
       if ((await fetch(`${base}/healthz`)).ok) break
     } catch {
