@@ -7,7 +7,7 @@ import authRoutes from './auth/routes.js'
 import type { Cache } from './cache/cache.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
-import { clientErrorHandler, installErrorHandling } from './errors.js'
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js'
 import cachePlugin from './infra/cache.js'
 import dbPlugin from './infra/db.js'
 import docsPlugin from './infra/docs.js'
@@ -33,6 +33,7 @@ import pricingRoutes from './pricing/routes.js'
 import redemptionPlugin from './redemption/plugin.js'
 import redemptionRoutes, { redeemRoutes } from './redemption/routes.js'
 import relayRoutes from './relay/routes.js'
+import { upgradesBesideRealtime } from './relay/realtime/upgrades.js'
 import tokensPlugin from './tokens/plugin.js'
 import tokenRoutes from './tokens/routes.js'
 import adminUserRoutes from './users/admin-routes.js'
@@ -84,6 +85,8 @@ export function serverOptions(
     keepAliveTimeout: 72_000,
     // A timed-out or malformed request is answered in the OpenAI error shape too.
     clientErrorHandler,
+    // Fastify's own routing errors (a path that does not decode, an over-long parameter) in the OpenAI shape too.
+    frameworkErrors: frameworkErrorHandler,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     // A client's own id is echoed when it is a sane token; anything else gets a fresh one, time-ordered
     // (UUIDv7), so the usage log's request_id index grows at its right edge.
@@ -158,7 +161,10 @@ export default fp<AppOptions>(
     await app.register(pricingRoutes, { prefix: '/api/pricing' })
     await app.register(logRoutes, { prefix: '/api/log' })
     await app.register(chatRoutes, { prefix: '/api' })
-    await app.register(chatSocket, { prefix: '/ws' })
+    // @fastify/websocket hears every upgrade but the realtime relay's, which its proxy answers (see upgrades.ts).
+    const upgrades = upgradesBesideRealtime(app.server)
+    app.addHook('onClose', async () => upgrades.detach())
+    await app.register(chatSocket, { prefix: '/ws', upgrades: upgrades.emitter })
     await app.register(redemptionRoutes, { prefix: '/api/redemption' })
     await app.register(redeemRoutes, { prefix: '/api/user' })
     // The web console at `/`; its history fallback `GET /*` is a wildcard, so every route above wins over it.

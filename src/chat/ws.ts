@@ -3,6 +3,8 @@
 // that cannot set headers on a WebSocket, `?token=<JWT>`; an anonymous upgrade gets a 401 and no socket.
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { EventEmitter } from 'node:events'
+import type { Server } from 'node:http'
 import type { RawData, WebSocket } from 'ws'
 import { ApiError, errors, toApiError } from '../errors.js'
 import { parseJsonBody } from '../infra/json-body.js'
@@ -146,9 +148,11 @@ function invalidFrame(validation: unknown): ApiError {
   return toApiError(err)
 }
 
-const routes: FastifyPluginAsync = async (app) => {
-  // Frames are bounded like request bodies.
-  await app.register(websocket, { options: { maxPayload: app.config.bodyLimitBytes } })
+const routes: FastifyPluginAsync<{ upgrades?: EventEmitter }> = async (app, opts) => {
+  // Frames are bounded like request bodies. `upgrades`: where upgrades are heard instead of the server (app.ts);
+  // @fastify/websocket only calls `on`/`emit`/`removeListener` on it, so an emitter stands in for the server.
+  const server = opts.upgrades ? { server: opts.upgrades as unknown as Server } : {}
+  await app.register(websocket, { options: { maxPayload: app.config.bodyLimitBytes, ...server } })
   const compile = app.validatorCompiler
   if (!compile) throw new Error('the validator compiler is not installed')
   const validFrame = compile({ schema: WsMessageFrame, method: 'GET', url: '/ws/chat', httpPart: 'body' }) as FrameCheck

@@ -3,6 +3,7 @@ import { installJsonBodyParser } from '../infra/json-body.js'
 import { relayJson, relayUpload, installUploadParser } from './handlers.js'
 import { messagesRoutes } from './messages.js'
 import { modelFor, modelsFor } from './models.js'
+import realtimeRoutes from './realtime/index.js'
 import { decorateRelayPrincipal, installKeyAuth, principalOf } from './principal.js'
 import { ENDPOINTS } from './request.js'
 
@@ -16,6 +17,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   installJsonBodyParser(app, { keepText: true })
   await app.register(openaiRoutes)
   await app.register(messagesRoutes)
+  await app.register(realtimeRoutes)
 }
 
 const openaiRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,0 +1,235 @@
+// The billing of one realtime session (CONTRACT §3, §4). Each response the upstream runs is one metered request
+// of the HTTP relay's kind: reserved from the balance when the upstream announces it (`response.created`), settled
+// from its own usage when it ends (`response.done`), with one usage-log row each, through the one meter
+// (src/billing/meter.ts). A response the client leaves before its end is settled as undelivered: it costs nothing.
+// When the balance cannot reserve a response, or is used up after one, the session is ended with an error event
+// and close code 1008, rather than left to run on credit.
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import { fromOpenAI } from '../../billing/usage.js'
+import { ApiError, toApiError } from '../../errors.js'
+import type { Meter, MeterOutcome, MeterRequest, Reservation, Usage } from '../seams.js'
+import type { RealtimeTarget } from './target.js'
+
+/** RFC 6455 policy violation: what the session ends with when the balance is used up. */
+export const QUOTA_CLOSE_CODE = 1008
+/** Usage-log request ids are at most 64 characters: the suffix is kept, the upgrade's id is cut if need be. */
+const REQUEST_ID_MAX = 64
+/** Responses a session may have running at once (out-of-band ones run beside the conversation's). */
+const MAX_OPEN_RESPONSES = 64
+
+interface OpenResponse {
+  request: MeterRequest
+  reserving: Promise<Reservation | null>
+  started: number
+}
+
+type Json = Record<string, unknown>
+const isRecord = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const CREATED = Buffer.from('"response.created"')
+const DONE = Buffer.from('"response.done"')
+
+/** Realtime's `response.usage` → the normalised usage. Its details are `input_token_details` (no "s"). */
+export function realtimeUsage(usage: unknown): Usage | null {
+  if (!isRecord(usage)) return null
+  return fromOpenAI({
+    input_tokens: usage.input_tokens,
+    output_tokens: usage.output_tokens,
+    input_tokens_details: usage.input_token_details ?? usage.input_tokens_details,
+    output_tokens_details: usage.output_token_details ?? usage.output_tokens_details,
+  })
+}
+
+function asBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+}
+
+export const quotaUsedUp = () => new ApiError(429, 'insufficient_quota', 'your quota is used up; top up to continue', { type: 'insufficient_quota' })
+
+/**
+ * The user's balance as of now, with what credit leases hold of it, is at or below zero. Read from the database:
+ * the relay's key cache keeps a user's balance for up to a minute, longer than one realtime response takes.
+ */
+export async function balanceUsedUp(app: FastifyInstance, userId: number): Promise<boolean> {
+  if (!app.hasDecorator('billing')) return false
+  const [user, held] = await Promise.all([app.usersRepo.findById(userId), app.billing.heldOf(userId)])
+  return user !== undefined && Number(user.quota) + held <= 0
+}
+
+export class RealtimeSession {
+  private source: WebSocket | null = null
+  private upstream: WebSocket | null = null
+  private responses = 0
+  private readonly open = new Map<string, OpenResponse>()
+  /** Settlements run one after another, in the order the responses ended. */
+  private chain: Promise<void> = Promise.resolve()
+  private ended = false
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly meter: Meter,
+    readonly target: RealtimeTarget,
+    private readonly requestId: string,
+    readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** The client's and the upstream's sockets, once both are open. */
+  attach(source: WebSocket, upstream: WebSocket): void {
+    this.source = source
+    this.upstream = upstream
+    // The client may have left while the upstream was still connecting: nothing is left to relay to.
+    if (this.ended || source.readyState !== source.OPEN) {
+      this.close(1001, 'session ended')
+      void this.end('client closed the session before it opened')
+    }
+  }
+
+  /** The gateway is stopping: the client is told (1001, going away), running responses cost nothing. */
+  shutdown(): Promise<void> {
+    this.close(1001, 'gateway shutting down')
+    return this.end('gateway shutting down')
+  }
+
+  /**
+   * An upstream event on its way to the client. Only `response.created` and `response.done` are parsed (audio
+   * deltas, the bulk of a session, are only searched for those names).
+   */
+  onUpstreamEvent(data: RawData, binary: boolean): void {
+    if (binary || this.ended) return
+    const bytes = asBuffer(data)
+    const created = bytes.includes(CREATED)
+    if (!created && !bytes.includes(DONE)) return
+    let event: unknown
+    try {
+      event = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      return
+    }
+    if (!isRecord(event) || !isRecord(event.response)) return
+    const response = event.response
+    const id = typeof response.id === 'string' ? response.id : ''
+    if (event.type === 'response.created') this.begin(id)
+    else if (event.type === 'response.done') this.finish(id, response)
+  }
+
+  /** The session is over (either side closed): responses still running are settled as undelivered. */
+  end(reason: string): Promise<void> {
+    if (!this.ended) {
+      this.ended = true
+      for (const [id, response] of this.open) {
+        this.open.delete(id)
+        this.settle(response, { delivered: false, status: 499, error: reason, usage: null })
+      }
+    }
+    return this.chain
+  }
+
+  private meterRequest(): MeterRequest {
+    this.responses += 1
+    const suffix = `:r${this.responses}`
+    return {
+      requestId: `${this.requestId.slice(0, REQUEST_ID_MAX - suffix.length)}${suffix}`,
+      principal: this.target.principal,
+      model: this.target.model,
+      endpoint: '/v1/realtime',
+      stream: true,
+      // The conversation the upstream keeps is not visible here: the input is billed from the usage, the
+      // reservation covers the completion allowance (CONTRACT §4's bound on going below zero still holds).
+      promptTokensBound: 0,
+      countPromptTokens: async () => 0,
+      maxCompletionTokens: null,
+      choices: 1,
+      generates: true,
+      source: 'relay',
+    }
+  }
+
+  private begin(id: string): void {
+    if (this.open.size >= MAX_OPEN_RESPONSES) {
+      this.refuse(new ApiError(429, 'too_many_responses', `at most ${MAX_OPEN_RESPONSES} responses may run at once in one session`))
+      return
+    }
+    const request = this.meterRequest()
+    const reserving = this.meter.reserve(request).catch((err: unknown) => {
+      this.refuse(toApiError(err))
+      return null
+    })
+    this.open.set(id || `#${this.responses}`, { request, reserving, started: performance.now() })
+  }
+
+  private finish(id: string, response: Json): void {
+    let open = this.open.get(id)
+    if (open) this.open.delete(id)
+    else {
+      // A `response.done` without its `response.created`: reserved now, so it is still billed like any other.
+      const request = this.meterRequest()
+      open = { request, reserving: this.meter.reserve(request).catch(() => null), started: performance.now() }
+    }
+    const status = typeof response.status === 'string' ? response.status : 'completed'
+    this.settle(open, {
+      delivered: true,
+      status: 200,
+      error: status === 'completed' ? null : `response ${status}`,
+      usage: realtimeUsage(response.usage),
+    })
+    this.chain = this.chain.then(() => this.closeIfExhausted())
+  }
+
+  private settle(open: OpenResponse, result: Pick<MeterOutcome, 'delivered' | 'status' | 'error' | 'usage'>): void {
+    this.chain = this.chain.then(async () => {
+      const reservation = await open.reserving
+      if (!reservation) {
+        if (result.usage) this.log.warn({ request_id: open.request.requestId }, 'realtime response not billed: its reservation was refused')
+        return
+      }
+      const outcome: MeterOutcome = {
+        ...result,
+        channelId: this.target.channel.id,
+        upstreamModel: this.target.upstreamModel,
+        usageSource: result.usage ? 'upstream' : 'none',
+        latencyMs: Math.round(performance.now() - open.started),
+        firstByteMs: null,
+      }
+      try {
+        await this.meter.settle(open.request, reservation, outcome)
+      } catch (err) {
+        this.log.error({ err, request_id: open.request.requestId }, 'settling a realtime response failed')
+      }
+      if (outcome.usage) {
+        const model = this.app.metrics.modelLabel(this.target.model)
+        this.app.metrics.tokens.inc({ model, kind: 'prompt' }, outcome.usage.prompt_tokens)
+        this.app.metrics.tokens.inc({ model, kind: 'completion' }, outcome.usage.completion_tokens)
+      }
+    })
+  }
+
+  /** After a settlement: a balance used up ends the session. */
+  private async closeIfExhausted(): Promise<void> {
+    if (this.ended) return
+    try {
+      if (await balanceUsedUp(this.app, this.target.principal.user.id)) this.refuse(quotaUsedUp())
+    } catch (err) {
+      this.log.warn({ err, request_id: this.requestId }, 'realtime balance check failed')
+    }
+  }
+
+  /** An error event in the Realtime API's shape, then close code 1008 on both sides. */
+  private refuse(error: ApiError): void {
+    if (this.ended) return
+    const body = error.toJSON().error
+    const event = { type: 'error', event_id: `event_gw_${this.requestId}`, error: { type: body.type, code: body.code, message: body.message, param: body.param, event_id: null } }
+    if (this.source && this.source.readyState === this.source.OPEN) this.source.send(JSON.stringify(event))
+    this.close(QUOTA_CLOSE_CODE, error.code ?? 'policy')
+    void this.end(error.message)
+  }
+
+  private close(code: number, reason: string): void {
+    // A close reason is at most 123 bytes.
+    const short = reason.slice(0, 120)
+    if (this.source && this.source.readyState === this.source.OPEN) this.source.close(code, short)
+    const upstream = this.upstream
+    if (upstream && upstream.readyState === upstream.OPEN) upstream.close(1000)
+  }
+}
