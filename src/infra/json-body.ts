@@ -101,7 +101,7 @@ export function installJsonBodyParser(app: FastifyInstance, opts: { keepText?: b
   if (opts.keepText) app.removeContentTypeParser('application/json')
   app.addContentTypeParser(
     'application/json',
-    { parseAs: 'string' },
+    { parseAs: opts.keepText ? 'buffer' : 'string' },
     (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       const text = typeof body === 'string' ? body : body.toString('utf8')
       let parsed: unknown
@@ -111,7 +111,10 @@ export function installJsonBodyParser(app: FastifyInstance, opts: { keepText?: b
         done(err as Error, undefined)
         return
       }
-      if (opts.keepText) request.jsonText = text
+      if (opts.keepText) {
+        request.jsonText = text
+        if (typeof body !== 'string') request.jsonBytes = body
+      }
       done(null, parsed)
     },
   )
@@ -121,5 +124,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The JSON text the body was parsed from, where the parser keeps it (the relay's routes), else null. */
     jsonText: string | null
+    /** The bytes `jsonText` was decoded from, where the parser keeps them: the relay may forward them as they came. */
+    jsonBytes: Buffer | null
   }
 }

@@ -14,7 +14,7 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 export function relayJson(app: FastifyInstance, endpoint: RelayEndpoint): Handler {
   return async (request, reply) => {
     const principal = principalOf(request)
-    const body = readJsonBody(endpoint, request.body, jsonTextOf(request))
+    const body = readJsonBody(endpoint, request.body, jsonTextOf(request), request.jsonBytes)
     app.relayKeys.assertModelAllowed(principal, body.model)
     await relay(app, replyClient(request, reply), {
       endpoint,

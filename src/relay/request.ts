@@ -45,6 +45,8 @@ export interface RelayBody {
   /** Characters of the JSON text the body was parsed from. */
   textLength: number
   json: JsonObject
+  /** The client's own bytes and their text, when the parser kept them: forwarded as they came when nothing changes. */
+  raw?: { bytes: Buffer; text: string }
 }
 
 /** Model names as providers spell them (`gpt-4o`, `deepseek-ai/DeepSeek-V3`, `llama3.1:8b`, `@cf/meta/llama-3`). */
@@ -75,7 +77,7 @@ export function assertModelName(model: unknown, param = 'model'): asserts model 
  * Validates a parsed JSON body for `endpoint`; throws 400 `invalid_request` naming the field.
  * `text` is the JSON as received (its size bounds the prompt's tokens).
  */
-export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: string): RelayBody {
+export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: string, bytes?: Buffer | null): RelayBody {
   if (!isObject(body)) throw errors.invalidRequest('request body must be a JSON object')
   const model = body.model ?? endpoint.defaultModel
   assertModelName(model)
@@ -93,7 +95,27 @@ export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: strin
     promptTokensBound: promptTokensBound(text),
     textLength: text.length,
     json: body,
+    ...(bytes ? { raw: { bytes, text } } : {}),
   }
+}
+
+/**
+ * The fields the gateway decides by (route, bill, cap). The client's bytes go upstream as they came only when each
+ * of these appears at most once as a literal key: JSON.parse keeps the LAST of duplicate keys and some upstream
+ * parsers the first, so `{"model":"cheap",…,"model":"dear"}` forwarded as it came could be billed as one model and
+ * served as another. A key spelled with a `\u` escape cannot be counted by its literal, so any `\u` in the text
+ * also sends it through JSON.stringify (whose output has no duplicates). Inside a string value a quote is always
+ * escaped (`\"model\"`), so a literal `"model"` is a key.
+ */
+const DECISION_KEYS = ['"model"', '"stream"', '"stream_options"', '"max_tokens"', '"max_completion_tokens"', '"max_output_tokens"', '"n"', '"messages"']
+
+function forwardableAsIs(text: string): boolean {
+  if (text.charCodeAt(0) === 0xfeff || text.includes('\\u')) return false
+  for (const key of DECISION_KEYS) {
+    const first = text.indexOf(key)
+    if (first >= 0 && text.indexOf(key, first + key.length) >= 0) return false
+  }
+  return true
 }
 
 /** The first completion limit the body names; a limit that is not a whole number in range is a 400. */
@@ -152,6 +174,8 @@ export function upstreamJsonBody(
     }
     if (capField) json[capField] = completionCap
   }
+  // Unchanged: the client's own bytes, spared a re-serialisation (~1 ms for a 128 KB prompt) when they are safe.
+  if (json === body.json && body.raw && forwardableAsIs(body.raw.text)) return body.raw.bytes
   return Buffer.from(JSON.stringify(json))
 }
 

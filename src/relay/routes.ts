@@ -14,6 +14,7 @@ import { ENDPOINTS } from './request.js'
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   decorateRelayPrincipal(app)
   app.decorateRequest('jsonText', null)
+  app.decorateRequest('jsonBytes', null)
   installJsonBodyParser(app, { keepText: true })
   await app.register(openaiRoutes)
   await app.register(messagesRoutes)

@@ -28,6 +28,8 @@ export interface RecordedRequest {
   /** Parsed JSON; the raw text for other bodies (multipart); null when there was no body. */
   body: unknown;
   rawLength: number;
+  /** The body's bytes as received, decoded as UTF-8. */
+  rawText: string;
 }
 
 export interface FakeUpstream {
@@ -103,7 +105,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
       const raw = Buffer.concat(parts);
       const key = bearerKey(req.headers.authorization);
       const body = parseBody(raw, req.headers['content-type']);
-      fake.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', key, headers: req.headers, body: body.value, rawLength: raw.length });
+      fake.requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', key, headers: req.headers, body: body.value, rawLength: raw.length, rawText: raw.toString('utf8') });
       if (body.invalid) return sendError(res, 400, 'We could not parse the JSON body of your request.', 'invalid_request_error', null);
       const override = statusOverrides.get(key);
       if (override !== undefined) return sendError(res, override, `fake upstream set to answer ${override}`, 'server_error', null);
