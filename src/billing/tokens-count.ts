@@ -108,11 +108,16 @@ export function estimatePromptTokens(body: unknown): number {
 // Pending text is tokenized once it passes FLUSH_AT chars, up to its last whitespace, so a word is
 // never split across two tokenizer calls. Text with no whitespace at all (CJK, base64) is cut at
 // HARD_LIMIT instead: the count may then differ by a token at that seam, the memory stays bounded.
-const FLUSH_AT = 2048;
-const HARD_LIMIT = 4096;
+// Why 8 KB: the exact count is needed only when an answer ends without usage or nears its reservation,
+// and upstreams asked for usage nearly always send it, so a typical answer (a few KB) is never tokenized
+// at all; one flush costs at most ~1 ms of the event loop (8 KB ≈ 2k tokens), and a stream holds ≤ 12 KB.
+const FLUSH_AT = 8192;
+const HARD_LIMIT = 12288;
+/** The most text a stream counter holds untokenized (chars). */
+export const STREAM_TEXT_HELD_MAX = HARD_LIMIT;
 
 /**
- * Counts the tokens of a streamed completion as its deltas arrive, holding at most ~4 KB of text.
+ * Counts the tokens of a streamed completion as its deltas arrive, holding at most STREAM_TEXT_HELD_MAX chars of text.
  * The total can differ from counting the whole text at once by a token or so per flush, because the
  * tokenizer may merge whitespace runs differently at a seam.
  */
