@@ -53,8 +53,23 @@ export async function buildApp(
   // The suites make hundreds of throw-away accounts: argon2id at a test cost (the hash records it, so verifying is
   // unchanged). The security tests that look at the production cost build their config themselves.
   config.passwordHashCost = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
-  const logger = opts.logStream ? { ...loggerOptions(config), level: 'trace', stream: opts.logStream } : opts.logger ? { level: 'info' } : false
+  // Every app the suites build logs through the production logger (its redaction included) at info, into the
+  // secret scan below, unless a test captures the lines itself or wants them on stdout.
+  const scan = secretScan()
+  const logger = opts.logStream
+    ? { ...loggerOptions(config), level: 'trace', stream: opts.logStream }
+    : opts.logger
+      ? { level: 'info' }
+      : { ...loggerOptions(config), level: 'info', stream: scan.stream }
   const fastify = Fastify(serverOptions(config, logger))
+  // …and every error body it answers (a body that issues a secret — a new key, a login — is never an error).
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
+      scan.check(`error body of ${request.method} ${request.url.split('?')[0]} (${reply.statusCode})`, String(payload))
+    }
+    return payload
+  })
+  t.teardown(() => scan.assertClean())
   await fastify.register(app, { config, clock: opts.clock, cachePrefix: provisioned.cachePrefix, leases: opts.leases })
   await fastify.ready()
   let closed = false
@@ -66,6 +81,41 @@ export async function buildApp(
   }
   t.teardown(close)
   return { app: fastify, config, provisioned, close }
+}
+
+/**
+ * Issue 13, item 5: secrets never leak. Whatever the test, no log line and no error body of an app built here may
+ * hold a relay key, a JWT, a key in a URL, an unredacted Authorization header or password field, or the suite's own
+ * secrets (JWT secret, encryption key, admin password). test/security/no-leaks.test.ts adds the channel, personal
+ * API and signing secrets of a scenario built for it, which have no recognisable shape of their own.
+ */
+const SECRET_SHAPES: ReadonlyArray<readonly [string, RegExp]> = [
+  ['a relay key', /\bsk-[A-Za-z0-9]{48}\b/],
+  ['a JWT', /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}/],
+  ['a key in a URL', /[?&](key|api_key|apikey|token|access_token)=(?!\[redacted\])[^&\s"]{6,}/i],
+  ['an Authorization value', /"(authorization|x-api-key)":\s*"(?!\[redacted\])/i],
+  ['a password field', /"(password|new_password|old_password)":\s*"(?!\[redacted\])/],
+  ['the JWT secret', /test-jwt-secret-0123456789abcdef/],
+  ['the encryption key', new RegExp(TEST_ENCRYPTION_KEY.replace(/[+/=]/g, (c) => `\\${c}`))],
+  ['the admin password', new RegExp(ADMIN.password)],
+]
+
+export function secretScan() {
+  const found: string[] = []
+  const check = (where: string, text: string): void => {
+    for (const [what, shape] of SECRET_SHAPES) {
+      const hit = shape.exec(text)
+      // The report shows where and what, never the secret itself.
+      if (hit) found.push(`${what} in ${where} at offset ${hit.index}`)
+    }
+  }
+  return {
+    check,
+    stream: { write: (line: string) => check('a log line', line) },
+    assertClean(): void {
+      if (found.length > 0) throw new Error(`secrets leaked: ${[...new Set(found)].slice(0, 10).join('; ')}`)
+    },
+  }
 }
 
 /** Logs in and returns the bearer token. */
