@@ -6,7 +6,8 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { backends, type Backend } from '../support/backends.js'
 import { bearer } from '../support/build-app.js'
-import { REALTIME_USAGE, startFakeRealtime, type FakeRealtime } from '../support/fake-realtime.js'
+import { DRAIN_MS } from '../../src/relay/realtime/session.js'
+import { CANCELLED_USAGE, REALTIME_USAGE, startFakeRealtime, type FakeRealtime } from '../support/fake-realtime.js'
 import { eventually, startRig, type Rig } from './fixture.js'
 
 const MODEL = 'gpt-realtime'
@@ -210,7 +211,7 @@ for (const backend of backends()) {
       t.equal(upstream.handshakes.filter((h) => !h.headers.authorization?.includes(CHANNEL_KEY)).length, 0)
     })
 
-    t.test('a client closing mid-response: no crash, the response costs nothing, the gateway goes on', async (t) => {
+    t.test('a client closing mid-response: the response is cancelled upstream and billed for what it generated', async (t) => {
       const before = await selfOf(rig)
       const id = rid('leave')
       upstream.setHold(true)
@@ -222,18 +223,44 @@ for (const backend of backends()) {
       await upstream.heldStarted()
       client.ws.terminate()
       const rows = await eventually(() => rowsLike(rig, id), (r) => r.length >= 1)
-      t.match(rows, [{ requestId: `${id}:r1`, quota: 0, status: 499, promptTokens: 0, completionTokens: 0 }])
+      const cost = expectedQuota(CANCELLED_USAGE(1), rig.app.config.quotaPerUsd)
+      t.match(rows, [{ requestId: `${id}:r1`, quota: cost, status: 499, promptTokens: 1000, completionTokens: 100, error: 'client left; response cancelled' }])
+      t.ok(upstream.received.some((e) => e.type === 'response.cancel' && e.response_id === 'resp_1'), 'the running response was cancelled upstream')
       await eventually(async () => upstream.sockets.size, (n) => n === 0)
-      t.equal(upstream.sockets.size, 0, 'the upstream socket was closed too')
-      upstream.finishHeld()
+      t.equal(upstream.sockets.size, 0, 'the upstream socket was closed after its response.done')
       const after = await selfOf(rig)
-      t.equal(after.used_quota, before.used_quota, 'nothing billed')
-      t.equal(after.quota, before.quota, 'the reservation was given back')
+      t.equal(after.used_quota - before.used_quota, cost, 'what the cancelled response generated is billed, to the unit')
+      t.equal(before.quota - after.quota, cost, 'and only that: the rest of the reservation was given back')
       upstream.setHold(false)
       const again = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${key}` } })
       await again.next('session.created')
       again.ws.close()
       await again.closed
+    })
+
+    t.test('a client closing mid-response, the upstream never ending it: settled as undelivered after the drain wait', async (t) => {
+      const before = await selfOf(rig)
+      const id = rid('leave-silent')
+      upstream.setHold(true)
+      upstream.setIgnoreCancel(true)
+      t.teardown(() => {
+        upstream.setHold(false)
+        upstream.setIgnoreCancel(false)
+        upstream.finishHeld()
+      })
+      const client = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${key}`, 'x-request-id': id } })
+      await client.next('session.created')
+      client.send({ type: 'response.create' })
+      await client.next('response.created')
+      await upstream.heldStarted()
+      client.ws.terminate()
+      const rows = await eventually(() => rowsLike(rig, id), (r) => r.length >= 1, DRAIN_MS + 5_000)
+      t.match(rows, [{ requestId: `${id}:r1`, quota: 0, status: 499, promptTokens: 0, completionTokens: 0 }])
+      await eventually(async () => upstream.sockets.size, (n) => n === 0)
+      t.equal(upstream.sockets.size, 0, 'the upstream socket was closed after the wait')
+      const after = await selfOf(rig)
+      t.equal(after.used_quota, before.used_quota, 'nothing billed without a usage')
+      t.equal(after.quota, before.quota, 'the reservation was given back')
     })
 
     t.test('the upstream closing closes the client', async (t) => {

@@ -1,7 +1,8 @@
 // A fake OpenAI Realtime upstream (`GET /v1/realtime?model=…` over a WebSocket) on 127.0.0.1, port 0. It checks the
 // bearer key of each handshake (401 unless it is one it accepts), answers `session.created`, and runs a response
 // for every `response.create`: `response.created`, text and audio-transcript deltas, then `response.done` with a
-// usage block in the Realtime API's shape. Event shapes are typed by the official `openai` package.
+// usage block in the Realtime API's shape. A `response.cancel` of a held response ends it at once with a
+// `response.done` of status `cancelled` and the usage of what it generated so far (CANCELLED_USAGE), as OpenAI does. Event shapes are typed by the official `openai` package.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type {
@@ -36,6 +37,8 @@ export interface FakeRealtime {
   sockets: Set<WebSocket>
   /** From now on, responses stop after their first deltas (see `hold`). */
   setHold(hold: boolean): void
+  /** From now on, `response.cancel` is ignored (an upstream that never ends a cancelled response). */
+  setIgnoreCancel(ignore: boolean): void
   /** Resolves once a held response has sent its first delta. */
   heldStarted(): Promise<void>
   finishHeld(): void
@@ -50,6 +53,14 @@ export const REALTIME_USAGE = (n: number): RealtimeResponseUsage => ({
   output_token_details: { text_tokens: 60, audio_tokens: 240 },
 })
 
+/** What a response cancelled after its first deltas reports: its whole input, part of its output. */
+export const CANCELLED_USAGE = (n: number): RealtimeResponseUsage => ({
+  ...REALTIME_USAGE(n),
+  total_tokens: 1000 * n + 100,
+  output_tokens: 100,
+  output_token_details: { text_tokens: 20, audio_tokens: 80 },
+})
+
 export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<FakeRealtime> {
   const usage = opts.usage ?? REALTIME_USAGE
   const server = createServer((_req, res) => {
@@ -61,6 +72,8 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
   const sockets = new Set<WebSocket>()
   let hold = opts.hold ?? false
   let held: (() => void) | null = null
+  let heldResponse: { id: string; n: number } | null = null
+  let ignoreCancel = false
   let heldStartedResolve: (() => void) | null = null
   let heldStartedPromise = new Promise<void>((resolve) => (heldStartedResolve = resolve))
   let eventSeq = 0
@@ -86,6 +99,13 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
     ws.on('message', (data) => {
       const event = JSON.parse(String(data)) as Record<string, unknown>
       received.push(event)
+      if (event.type === 'response.cancel' && held && heldResponse && !ignoreCancel) {
+        const { id, n } = heldResponse
+        held = null
+        heldResponse = null
+        send({ type: 'response.done', event_id: eventId(), response: { id, object: 'realtime.response', status: 'cancelled', output: [], usage: CANCELLED_USAGE(n) } })
+        return
+      }
       if (event.type === 'session.update') {
         send({ type: 'session.updated', event_id: eventId(), session: { type: 'realtime', model } })
       }
@@ -103,6 +123,7 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
       }
       if (hold) {
         held = rest
+        heldResponse = { id, n }
         heldStartedResolve?.()
       } else rest()
     })
@@ -118,10 +139,14 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
     setHold(value) {
       hold = value
     },
+    setIgnoreCancel(value) {
+      ignoreCancel = value
+    },
     heldStarted: () => heldStartedPromise,
     finishHeld() {
       held?.()
       held = null
+      heldResponse = null
       heldStartedPromise = new Promise<void>((resolve) => (heldStartedResolve = resolve))
     },
     async close() {

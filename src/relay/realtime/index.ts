@@ -10,7 +10,7 @@ import type { ClientOptions, WebSocket } from 'ws'
 import { ApiError } from '../../errors.js'
 import { installKeyAuth, principalOf } from '../principal.js'
 import type { Meter } from '../seams.js'
-import { balanceUsedUp, quotaUsedUp, RealtimeSession } from './session.js'
+import { balanceUsedUp, DRAIN_MS, quotaUsedUp, RealtimeSession } from './session.js'
 import { assertUpgrade, chooseProtocol, realtimeCredential, resolveRealtimeTarget, type RealtimeTarget } from './target.js'
 import { REALTIME_PATH } from './upgrades.js'
 
@@ -132,7 +132,17 @@ const realtimeRoutes: FastifyPluginAsync = async (app) => {
           source.close(1011, 'session not found')
           return
         }
-        source.once('close', () => void session.end('client closed the session mid-response'))
+        // The proxy closes the upstream as soon as the client's socket closes; a response still running would then
+        // end without its response.done, unbilled. For that case the upstream's close waits until the session has
+        // cancelled what runs and billed each response.done (at most DRAIN_MS); every other close goes at once.
+        const closeUpstream = upstream.close.bind(upstream)
+        upstream.close = ((code?: number, reason?: string | Buffer) => {
+          if (source.readyState !== source.CLOSED) return closeUpstream(code, reason)
+          void session.drain(DRAIN_MS).finally(() => closeUpstream(code, reason))
+        }) as WebSocket['close']
+        source.once('close', () => {
+          void session.drain(DRAIN_MS).then(() => session.end('client closed the session mid-response'))
+        })
         session.attach(source, upstream)
       },
       onOutgoingMessage: (_context, _source, upstream, message) => {

@@ -1,7 +1,9 @@
 // The billing of one realtime session (CONTRACT §3, §4). Each response the upstream runs is one metered request
 // of the HTTP relay's kind: reserved from the balance when the upstream announces it (`response.created`), settled
 // from its own usage when it ends (`response.done`), with one usage-log row each, through the one meter
-// (src/billing/meter.ts). A response the client leaves before its end is settled as undelivered: it costs nothing.
+// (src/billing/meter.ts). A response still running when the client leaves is cancelled upstream and billed from the
+// `response.done` the upstream sends for it (a cancelled response reports what it generated); one that never ends
+// within DRAIN_MS is settled as undelivered and costs nothing.
 // When the balance cannot reserve a response, or is used up after one, the session is ended with an error event
 // and close code 1008, rather than left to run on credit.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
@@ -17,6 +19,8 @@ export const QUOTA_CLOSE_CODE = 1008
 const REQUEST_ID_MAX = 64
 /** Responses a session may have running at once (out-of-band ones run beside the conversation's). */
 const MAX_OPEN_RESPONSES = 64
+/** How long a session whose client left waits for the `response.done` of what it cancelled. */
+export const DRAIN_MS = 5_000
 
 interface OpenResponse {
   request: MeterRequest
@@ -66,6 +70,9 @@ export class RealtimeSession {
   /** Settlements run one after another, in the order the responses ended. */
   private chain: Promise<void> = Promise.resolve()
   private ended = false
+  private draining: Promise<void> | null = null
+  /** Called when the last running response has ended (or the session has). */
+  private onIdle: (() => void) | null = null
 
   constructor(
     private readonly app: FastifyInstance,
@@ -114,8 +121,32 @@ export class RealtimeSession {
     else if (event.type === 'response.done') this.finish(id, response)
   }
 
+  /**
+   * The client left with responses running: each is cancelled upstream (`response.cancel`), and the session waits up
+   * to `ms` for their `response.done`, which bills what they generated. Otherwise a client could take every
+   * response for free by leaving just before its end. Resolves at once when nothing runs; the same wait for every
+   * caller.
+   */
+  drain(ms = DRAIN_MS): Promise<void> {
+    this.draining ??= new Promise<void>((resolve) => {
+      const upstream = this.upstream
+      if (this.ended || this.open.size === 0 || !upstream || upstream.readyState !== upstream.OPEN) return resolve()
+      for (const id of this.open.keys()) {
+        // A response known only by its position (no id on its `response.created`) cannot be named: cancel the current one.
+        upstream.send(JSON.stringify(id.startsWith('#') ? { type: 'response.cancel' } : { type: 'response.cancel', response_id: id }))
+      }
+      const timer = setTimeout(resolve, ms)
+      this.onIdle = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    return this.draining
+  }
+
   /** The session is over (either side closed): responses still running are settled as undelivered. */
   end(reason: string): Promise<void> {
+    this.onIdle?.()
     if (!this.ended) {
       this.ended = true
       for (const [id, response] of this.open) {
@@ -161,20 +192,25 @@ export class RealtimeSession {
 
   private finish(id: string, response: Json): void {
     let open = this.open.get(id)
-    if (open) this.open.delete(id)
-    else {
+    if (open) {
+      this.open.delete(id)
+      if (this.open.size === 0) this.onIdle?.()
+    } else {
       // A `response.done` without its `response.created`: reserved now, so it is still billed like any other.
       const request = this.meterRequest()
       open = { request, reserving: this.meter.reserve(request).catch(() => null), started: performance.now() }
     }
     const status = typeof response.status === 'string' ? response.status : 'completed'
+    // Billed from its usage either way; a response that ended after its client left is logged as the HTTP relay
+    // logs a stream whose client went away (499).
+    const clientLeft = this.draining !== null
     this.settle(open, {
       delivered: true,
-      status: 200,
-      error: status === 'completed' ? null : `response ${status}`,
+      status: clientLeft ? 499 : 200,
+      error: clientLeft ? `client left; response ${status}` : status === 'completed' ? null : `response ${status}`,
       usage: realtimeUsage(response.usage),
     })
-    this.chain = this.chain.then(() => this.closeIfExhausted())
+    if (this.draining === null) this.chain = this.chain.then(() => this.closeIfExhausted())
   }
 
   private settle(open: OpenResponse, result: Pick<MeterOutcome, 'delivered' | 'status' | 'error' | 'usage'>): void {
