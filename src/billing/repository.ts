@@ -1,4 +1,5 @@
-import { and, eq, gte, inArray, isNull, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, getTableName, gte, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { escape as escapeMysql } from 'mysql2'
 import { affectedRows, type Database, type SqliteDb } from '../db/client.js'
 import { chargeUnits, needsBalances, planSettlement } from './settle-plan.js'
 import { assertQuotaSum } from './limits.js'
@@ -223,7 +224,7 @@ export function createBillingRepository(database: Database, count: StatementCoun
               .onDuplicateKeyUpdate({ set: { amount: sql`greatest(${mt.quotaLeases.amount}, ${plan.journalSeq})` } })
           }
         }
-        await tx.insert(mt.usageLogs).values(logs)
+        await tx.execute(usageLogsInsert(database, logs))
         // BEGIN, the locking reads, one UPDATE per row, the lease rows, the INSERT, COMMIT.
         count(
           'settle',
@@ -533,4 +534,34 @@ function countCalls<T extends Record<string, object>>(statements: T, count: Stat
 function lazy<T>(make: () => T): () => T {
   let value: T | undefined
   return () => (value ??= make())
+}
+
+/** The usage-log INSERT's columns (all but the id), in the order of the table's definition; built once. */
+let usageLogColumns: [string, { name: string; mapToDriverValue(value: unknown): unknown }][] | null = null
+
+/**
+ * One multi-row INSERT of a settlement batch's usage-log rows, as one SQL string. drizzle's query builder makes a
+ * parameter object and runs its entity checks for every value (the profile of a MySQL gateway under load: ~35 µs
+ * and a share of the garbage per row, more than the rest of its settlement); this is one pass over the rows. The
+ * values are converted by the columns' own mapToDriverValue (dates as drizzle writes them) and escaped by mysql2's
+ * `escape`, the function mysql2 itself formats drizzle's parameters with; a value left out takes the column's
+ * DEFAULT, as drizzle would.
+ */
+function usageLogsInsert(database: Database & { dialect: 'mysql' }, logs: readonly object[]): SQL {
+  const table = database.mt.usageLogs
+  usageLogColumns ??= Object.entries(getTableColumns(table))
+    .filter(([key]) => key !== 'id')
+    .map(([key, column]) => [key, column] as [string, { name: string; mapToDriverValue(value: unknown): unknown }])
+  const columns = usageLogColumns
+  const rows = logs.map((log) => {
+    let row = '('
+    for (let i = 0; i < columns.length; i++) {
+      const [key, column] = columns[i]!
+      const value = (log as Record<string, unknown>)[key]
+      if (i > 0) row += ','
+      row += value === undefined ? 'DEFAULT' : escapeMysql((value === null ? null : column.mapToDriverValue(value)) as Parameters<typeof escapeMysql>[0])
+    }
+    return row + ')'
+  })
+  return sql.raw(`insert into \`${getTableName(table)}\` (${columns.map(([, c]) => `\`${c.name}\``).join(',')}) values ${rows.join(',')}`)
 }
