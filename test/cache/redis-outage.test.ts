@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { RedisCache } from '../../src/cache/redis.js'
-import { RedisProxy, recordingLogger } from './support.js'
+import { TcpFaultProxy } from '../support/tcp-fault-proxy.js'
+import { recordingLogger } from './support.js'
 
 const redisUrl = process.env.TEST_REDIS_URL
 
@@ -22,7 +23,7 @@ if (!redisUrl) {
   t.pass('skipped without Redis')
 } else {
   const target = new URL(redisUrl)
-  const proxy = new RedisProxy({ host: target.hostname, port: Number(target.port || 6379) })
+  const proxy = new TcpFaultProxy({ host: target.hostname, port: Number(target.port || 6379) })
   const prefix = `nexus-test-${randomBytes(6).toString('hex')}:`
   const logger = recordingLogger()
   let uncaught = 0

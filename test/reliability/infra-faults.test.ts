@@ -28,7 +28,7 @@ import { openDatabase } from '../../src/db/client.js'
 import { mysqlBackend, type Provisioned } from '../support/backends.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { jsonCall, skipUnlessBuilt, startGatewayProcess, type Exit, type GatewayProcess } from '../support/gateway-process.js'
-import { TcpFaultProxy } from './tcp-fault-proxy.js'
+import { TcpFaultProxy } from '../support/tcp-fault-proxy.js'
 
 const { TEST_MYSQL_URL, TEST_REDIS_URL } = process.env
 const ADMIN_PASSWORD = 'infra-faults-password'

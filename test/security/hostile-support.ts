@@ -3,12 +3,10 @@
 // fingerprint and the error-shape checks.
 import { getTableColumns, getTableName, is, sql, Table } from 'drizzle-orm'
 import fc from 'fast-check'
-import Fastify, { type FastifyInstance, type FastifySchema, type LightMyRequestResponse } from 'fastify'
-import app, { serverOptions } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import type { FastifyInstance, FastifySchema, LightMyRequestResponse } from 'fastify'
 import { parseJsonBody } from '../../src/infra/json-body.js'
 import type { Backend, Provisioned } from '../support/backends.js'
-import { ADMIN, TEST_ENCRYPTION_KEY } from '../support/build-app.js'
+import { buildApp } from '../support/build-app.js'
 
 export type Kind = 'anonymous' | 'user' | 'admin' | 'relay-key' | 'partner-signed' | 'websocket' | 'static'
 
@@ -140,39 +138,22 @@ interface Teardown {
 const normalise = (url: string) => (url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url)
 
 /**
- * The gateway as test/support/build-app.ts builds it, plus a test-only onRoute hook registered before the app, so
- * the suite sees every route the app declares (with its schema) rather than a hand list.
+ * The gateway as every suite builds it (test/support/build-app.ts), plus an onRoute hook registered before the app,
+ * so the suite sees every route the app declares (with its schema) rather than a hand list.
  */
 export async function buildHostileApp(t: Teardown, backend: Backend, env: Record<string, string> = {}): Promise<HostileApp> {
-  const provisioned = await backend.provision()
-  const config = loadConfig({
-    DATABASE_URL: provisioned.databaseUrl,
-    REDIS_URL: provisioned.redisUrl,
-    JWT_SECRET: 'test-jwt-secret-0123456789abcdef',
-    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    ADMIN_USERNAME: ADMIN.username,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'silent',
-    ROOT_INITIAL_QUOTA: '0',
-    ...env,
-  })
-  const fastify = Fastify(serverOptions(config, false))
   const seen = new Map<string, RouteInfo>()
-  fastify.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) {
-      if (method === 'HEAD') continue
-      const url = normalise(route.url)
-      const key = `${method} ${url}`
-      if (!seen.has(key)) seen.set(key, { method, url, key, schema: route.schema ?? {}, websocket: Boolean((route as { websocket?: boolean }).websocket) })
-    }
-  })
-  await fastify.register(app, { config, cachePrefix: provisioned.cachePrefix, leases: false })
-  await fastify.ready()
-  t.teardown(async () => {
-    await fastify.close()
-    await provisioned.drop()
-  })
-  return { app: fastify, routes: [...seen.values()], provisioned }
+  const listRoutes = (fastify: FastifyInstance) =>
+    fastify.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) {
+        if (method === 'HEAD') continue
+        const url = normalise(route.url)
+        const key = `${method} ${url}`
+        if (!seen.has(key)) seen.set(key, { method, url, key, schema: route.schema ?? {}, websocket: Boolean((route as { websocket?: boolean }).websocket) })
+      }
+    })
+  const { app, provisioned } = await buildApp(t, backend, { env, leases: false, beforeApp: listRoutes })
+  return { app, routes: [...seen.values()], provisioned }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ export async function buildApp(
     leases?: Partial<LeaseOptions> | false
     /** The production logger (its redaction included) at `trace`, writing every line here. */
     logStream?: { write(line: string): void }
+    /** Runs on the bare Fastify instance before the app is registered (e.g. an onRoute hook that lists routes). */
+    beforeApp?: (fastify: FastifyInstance) => void
   } = {},
 ): Promise<TestApp> {
   const provisioned = opts.share?.provisioned ?? (await backend.provision())
@@ -70,6 +72,7 @@ export async function buildApp(
     return payload
   })
   t.teardown(() => scan.assertClean())
+  opts.beforeApp?.(fastify)
   await fastify.register(app, { config, clock: opts.clock, cachePrefix: provisioned.cachePrefix, leases: opts.leases })
   await fastify.ready()
   let closed = false

@@ -1,7 +1,7 @@
 // A TCP pass-through to a shared server (MySQL, Redis) that a test can cut and restore on the same port: the
 // process behind it sees exactly what it would if the server itself were stopped or restarted, while the shared
-// server — and everyone else's tests on it — is never touched. The same idea as test/cache/support.ts's
-// RedisProxy, for any TCP service, with a count of what went through it.
+// server — and everyone else's tests on it — is never touched. Used for Redis outages (test/cache) and for MySQL and
+// Redis faults under load (test/reliability), with a count of what went through it.
 import net from 'node:net'
 
 export class TcpFaultProxy {
