@@ -15,6 +15,7 @@ import health from './infra/health.js'
 import metricsPlugin from './infra/metrics.js'
 import upstreamPlugin from './infra/upstream.js'
 import { installJsonBodyParser } from './infra/json-body.js'
+import { requestForLog } from './infra/log-url.js'
 import { installValidation } from './infra/validation.js'
 import { uuidv7 } from './infra/request-id.js'
 import type { LeaseOptions } from './billing/leases.js'
@@ -101,6 +102,8 @@ export function serverOptions(
 export function loggerOptions(config: Config) {
   return {
     level: config.logLevel,
+    // Every request line: the URL's query secrets (`?key=`, `?token=`, …) are redacted (src/infra/log-url.ts).
+    serializers: { req: requestForLog },
     redact: {
       paths: [
         'req.headers.authorization',

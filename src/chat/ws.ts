@@ -8,6 +8,7 @@ import type { Server } from 'node:http'
 import type { RawData, WebSocket } from 'ws'
 import { ApiError, errors, toApiError } from '../errors.js'
 import { parseJsonBody } from '../infra/json-body.js'
+import { requestForLog } from '../infra/log-url.js'
 import { uuidv7 } from '../infra/request-id.js'
 import { authOf } from '../auth/guards.js'
 import { WsMessageFrame } from './schemas.js'
@@ -20,17 +21,6 @@ async function sessionFromQuery(request: FastifyRequest): Promise<void> {
   if (request.headers.authorization) return
   const token = (request.query as Record<string, unknown> | undefined)?.token
   if (typeof token === 'string' && token) request.headers.authorization = `Bearer ${token}`
-}
-
-/** The request as logged: the URL without the session token a browser put in its query. */
-function requestForLog(request: FastifyRequest) {
-  return {
-    method: request.method,
-    url: request.url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]'),
-    host: request.host,
-    remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort,
-  }
 }
 
 /** One WebSocket connection: at most one turn at a time; every bad frame answered with an error frame. */
@@ -162,6 +152,7 @@ const routes: FastifyPluginAsync<{ upgrades?: EventEmitter }> = async (app, opts
     {
       websocket: true,
       onRequest: [sessionFromQuery, app.requireUser],
+      // This route takes a session in its query by design: redacted here whatever logger the app was given.
       logSerializers: { req: requestForLog },
       schema: { tags: ['chat'], summary: 'Chat over a WebSocket (CONTRACT §8)', security: [{ session: [] }] },
     },
