@@ -107,7 +107,7 @@ export function readJsonBody(endpoint: RelayEndpoint, body: unknown, text: strin
  * also sends it through JSON.stringify (whose output has no duplicates). Inside a string value a quote is always
  * escaped (`\"model\"`), so a literal `"model"` is a key.
  */
-const DECISION_KEYS = ['"model"', '"stream"', '"stream_options"', '"max_tokens"', '"max_completion_tokens"', '"max_output_tokens"', '"n"', '"messages"']
+const DECISION_KEYS = ['model', 'stream', 'stream_options', 'n', 'messages', ...LIMIT_FIELDS].map((key) => `"${key}"`)
 
 function forwardableAsIs(text: string): boolean {
   if (text.charCodeAt(0) === 0xfeff || text.includes('\\u')) return false
