@@ -18,3 +18,16 @@ t.test('requests answered with usage never load the tokenizer', async (t) => {
   }
   t.equal(tokenizerLoaded(), false)
 })
+
+t.test('a streamed answer of several KB that brings its usage is not tokenized either', async (t) => {
+  // ~6.6 KB of streamed text: past the counter's old 2 KB flush, within the 8 KB it now holds before tokenizing.
+  const rig = await startRig(t, sqliteBackend, { upstream: { chunks: 1200 } })
+  await rig.channel({ key: 'ok-no-tokenizer-long-0011223', models: ['nt-long'] })
+  await rig.price('nt-long')
+  const { key } = await rig.token()
+  const res = await post(rig, '/v1/chat/completions', key, chat('nt-long', { stream: true }))
+  t.equal(res.status, 200)
+  const text = await res.text()
+  t.ok(text.includes('w1199 '), 'the whole stream arrived')
+  t.equal(tokenizerLoaded(), false)
+})
