@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { projectRoot } from '../src/db/paths.js'
 import { startFakeUpstream } from './support/fake-upstream.js'
+import { freePort } from './support/gateway-process.js'
 
 const entry = join(projectRoot(), 'dist', 'src', 'server.js')
 
@@ -19,7 +20,7 @@ interface Started {
 }
 
 async function startServer(cwd: string, env: Record<string, string>): Promise<Started> {
-  const port = 20000 + Math.floor(Math.random() * 20000)
+  const port = await freePort()
   // Only what a shell would pass: no test variables, so the defaults are the ones under test.
   const child = spawn(process.execPath, [entry], {
     cwd,

@@ -2,6 +2,7 @@
 // SIGTERM, kill -9 and restart. Runs in `cwd` (its data folder), on a random loopback port.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, fetch } from 'undici'
@@ -31,6 +32,26 @@ export interface GatewayProcess {
 }
 
 /**
+ * A loopback port nothing listens on, chosen by the kernel (bind to port 0, read it, close). A port picked at
+ * random may be one another test's server or an outgoing connection holds (EADDRINUSE), or worse, one another
+ * test's gateway answers /healthz on; the kernel never hands out a port in use, and a reuse in the moment between
+ * this close and the child's listen is what the retry in startGatewayProcess covers.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Attempts at starting: a child that exits before answering (its port taken meanwhile) is started again. */
+const START_ATTEMPTS = 3
+
+/**
  * Starts the gateway and waits (up to 30 s: a loaded CI machine, migrations on a new database and hashing the
  * admin's password) until `/healthz` answers. Killed at teardown if still running.
  */
@@ -39,7 +60,23 @@ export async function startGatewayProcess(
   cwd: string,
   opts: { env: Record<string, string>; stdio: StdioOptions; connections?: number; afterSpawn?: () => void },
 ): Promise<GatewayProcess> {
-  const port = 20000 + Math.floor(Math.random() * 20000)
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOnce(t, cwd, opts)
+    if (started.kind === 'up') return started.gateway
+    if (started.kind === 'timeout') throw new Error('gateway did not start')
+    // Exited at start: its stderr (where the caller sends it) says why. A config error fails every attempt alike.
+    if (attempt === START_ATTEMPTS) throw new Error(`gateway exited at start with ${started.code} (${attempt} attempts)`)
+  }
+}
+
+type StartOnce = { kind: 'up'; gateway: GatewayProcess } | { kind: 'exited'; code: number } | { kind: 'timeout' }
+
+async function startOnce(
+  t: Teardown,
+  cwd: string,
+  opts: { env: Record<string, string>; stdio: StdioOptions; connections?: number; afterSpawn?: () => void },
+): Promise<StartOnce> {
+  const port = await freePort()
   const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...opts.env },
@@ -54,11 +91,13 @@ export async function startGatewayProcess(
   const client = new Agent(opts.connections ? { connections: opts.connections } : {})
   t.teardown(() => client.destroy())
   for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`gateway exited at start with ${child.exitCode}`)
-    if (await fetch(`${base}/healthz`, { dispatcher: client }).then((r) => r.ok, () => false)) return { child, base, client, exited }
+    // Checked after a healthy answer too: an answer on this port from anything but our child is not our gateway.
+    const healthy = await fetch(`${base}/healthz`, { dispatcher: client }).then((r) => r.ok, () => false)
+    if (child.exitCode !== null) return { kind: 'exited', code: child.exitCode }
+    if (healthy) return { kind: 'up', gateway: { child, base, client, exited } }
     await sleep(100)
   }
-  throw new Error('gateway did not start')
+  return { kind: 'timeout' }
 }
 
 /** A JSON call to the gateway; the parsed body (or undefined) and the status. */
