@@ -68,6 +68,17 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
     await row.filter({ hasText: pattern }).first().waitFor({ timeout: 5_000 }).catch(() => undefined)
     return (await row.textContent()) ?? ''
   }
+  // A select is rendered before the list it offers has loaded, and picks its default a render later: wait (up to
+  // 5 s) for the value, then read it; one that never comes fails the assertion with the actual value.
+  const valueOnceEqual = async (select: Locator, expected: string): Promise<string> => {
+    const until = Date.now() + 5_000
+    let value = await select.inputValue()
+    while (value !== expected && Date.now() < until) {
+      await page.waitForTimeout(100)
+      value = await select.inputValue()
+    }
+    return value
+  }
   const nav = (name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click()
   const started = Date.now()
   const section = (name: string) => t.comment(`${((Date.now() - started) / 1000).toFixed(1)} s: ${name}`)
@@ -232,7 +243,7 @@ t.test('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHRO
   await nav('Chat')
   const picker = page.getByTestId('model-picker')
   await picker.waitFor()
-  t.equal(await picker.inputValue(), `model:${MODEL}`, 'the priced, served model is offered')
+  t.equal(await valueOnceEqual(picker, `model:${MODEL}`), `model:${MODEL}`, 'the priced, served model is offered')
   const message = page.getByLabel('Message', { exact: true })
   await message.fill('Which regions does our gateway serve?')
   await page.getByRole('button', { name: 'Send' }).click()
