@@ -44,6 +44,9 @@ t.test('an invalid value stops start-up with one line naming the variable', asyn
     LOG_LEVEL: 'loud',
     REGISTRATION_ENABLED: 'maybe',
     REDIS_URL: 'localhost:6379',
+    // Quota amounts are exact integers (CONTRACT §4): a setting that would leave that range is refused at start.
+    QUOTA_PER_USD: '1000000001',
+    NEW_USER_QUOTA: '9007199254740992',
   }
   for (const [name, value] of Object.entries(cases)) {
     let caught: unknown
