@@ -180,13 +180,20 @@ export function createLeaseRepository(database: Database, count: StatementCounte
       await database.db.delete(t.quotaLeases).where(leaseKey(instanceId, SEQ_KIND, 0))
     },
 
-    /** Σ amount of the leases held on a user's balance, over every instance: what the ledger shows as held. */
-    async heldOnUser(userId: number): Promise<number> {
-      const rows = await database.db
-        .select({ total: sql<string | number | null>`sum(${t.quotaLeases.amount})` })
+    /**
+     * A user's quota and Σ the leases held on it over every instance (what the ledger shows as held), in one
+     * statement: read apart, a lease taken or returned between the two reads would show a slice twice or not at all.
+     */
+    async balanceOf(userId: number): Promise<{ quota: number; held: number } | null> {
+      const held = database.db
+        .select({ total: sql`coalesce(sum(${t.quotaLeases.amount}), 0)` })
         .from(t.quotaLeases)
-        .where(and(eq(t.quotaLeases.kind, 'user'), eq(t.quotaLeases.subjectId, userId)))
-      return Number(rows[0]?.total ?? 0)
+        .where(and(eq(t.quotaLeases.kind, 'user'), eq(t.quotaLeases.subjectId, t.users.id)))
+      const rows = await database.db
+        .select({ quota: t.users.quota, held: sql<string | number>`(${held})` })
+        .from(t.users)
+        .where(eq(t.users.id, userId))
+      return rows[0] ? { quota: Number(rows[0].quota), held: Number(rows[0].held) } : null
     },
   }
 }

@@ -17,8 +17,8 @@ export interface QuotaAdjustment {
 export function createBillingService(deps: { repo: BillingRepository; leases: LeaseRepository; users: UsersRepository; cache: Cache; clock: Clock }) {
   const { repo, users, cache, clock } = deps
   return {
-    /** Quota held out of the user's balance by credit leases, over every instance. */
-    heldOf: (userId: number): Promise<number> => deps.leases.heldOnUser(userId),
+    /** A user's quota and what credit leases hold of it over every instance, read together (null: no such user). */
+    balanceOf: (userId: number): Promise<{ quota: number; held: number } | null> => deps.leases.balanceOf(userId),
 
     /** Adds `delta` (may be negative) to a user's quota, recorded as an `adjustment` ledger row. */
     async adjustQuota(input: QuotaAdjustment): Promise<UserRow> {

@@ -10,10 +10,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/self',
     { onRequest: app.requireUser, schema: { tags: ['users'], security, response: { 200: UserSchema } } },
-    // The ledger shows credit leases as held (README "Credit leases"): quota + held_quota is the balance.
+    // The ledger shows credit leases as held (README "Credit leases"): quota + held_quota is the balance, so the
+    // two are read in one statement.
     async (request) => {
       const user = authOf(request).user
-      return { ...userView(user), held_quota: app.hasDecorator('billing') ? await app.billing.heldOf(user.id) : 0 }
+      const balance = app.hasDecorator('billing') ? await app.billing.balanceOf(user.id) : null
+      return { ...userView(user), ...(balance ? { quota: balance.quota, held_quota: balance.held } : { held_quota: 0 }) }
     },
   )
 

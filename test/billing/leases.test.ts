@@ -2,6 +2,7 @@
 // in memory; the ledger shows the slice as held while it is out and is exact once it is returned.
 import { and, eq, sql } from 'drizzle-orm'
 import t from 'tap'
+import { createLeaseRepository } from '../../src/billing/lease-repository.js'
 import { backends } from '../support/backends.js'
 import { buildApp } from '../support/build-app.js'
 import { delivered, failed, ledger, makeUserWithToken, meterRequest, tokenRow } from './fixtures.js'
@@ -101,6 +102,33 @@ for (const backend of backends()) {
       const after = await ledger(idle.app, userId, { keepLeases: true })
       t.equal(after.quota, 10_000_000 - 90)
       t.equal(after.quota + after.usedQuota, after.topups)
+    })
+
+    t.test('the balance a user is shown holds each lease once, while leases come and go', async (t) => {
+      // quota + held is the balance (GET /api/user/self): read while slices are taken and returned on the pool's
+      // other connections, it never counts one twice (returned, read before) or not at all (taken, read after).
+      const { userId } = await makeUserWithToken(app, { quota: 1_000_000 })
+      const repo = createLeaseRepository(app.db)
+      let moving = true
+      const mover = (async () => {
+        for (let i = 0; moving && i < 400; i++) {
+          const instanceId = `balance-test-${i % 3}`
+          await repo.acquire({ instanceId, userId, tokenId: null, slice: 1_000 + i, floor: 2_000 + 2 * i, at: new Date() })
+          if (i % 2 === 1) await repo.release(instanceId, 'user', userId)
+        }
+        for (let i = 0; i < 3; i++) await repo.release(`balance-test-${i}`, 'user', userId)
+      })()
+      const seen = new Set<number>()
+      let reads = 0
+      for (; reads < 300; reads++) {
+        const balance = (await app.billing.balanceOf(userId))!
+        seen.add(balance.quota + balance.held)
+      }
+      moving = false
+      await mover
+      t.same([...seen], [1_000_000], `quota + held was 1,000,000 in each of ${reads} reads`)
+      t.same(await app.billing.balanceOf(userId), { quota: 1_000_000, held: 0 }, 'all of it back once the leases are returned')
+      t.equal(await app.billing.balanceOf(2 ** 31 - 1), null, 'no such user: null')
     })
 
     t.test('a clean stop returns every lease', async (t) => {

@@ -58,8 +58,8 @@ export const quotaUsedUp = () => new ApiError(429, 'insufficient_quota', 'your q
  */
 export async function balanceUsedUp(app: FastifyInstance, userId: number): Promise<boolean> {
   if (!app.hasDecorator('billing')) return false
-  const [user, held] = await Promise.all([app.usersRepo.findById(userId), app.billing.heldOf(userId)])
-  return user !== undefined && Number(user.quota) + held <= 0
+  const balance = await app.billing.balanceOf(userId)
+  return balance !== null && balance.quota + balance.held <= 0
 }
 
 export class RealtimeSession {
