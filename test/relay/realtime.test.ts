@@ -7,7 +7,7 @@ import WebSocket from 'ws'
 import { backends, type Backend } from '../support/backends.js'
 import { bearer } from '../support/build-app.js'
 import { DRAIN_MS } from '../../src/relay/realtime/session.js'
-import { CANCELLED_USAGE, REALTIME_USAGE, startFakeRealtime, type FakeRealtime } from '../support/fake-realtime.js'
+import { CANCELLED_USAGE, REALTIME_USAGE, startFakeRealtime, TRANSCRIPTION_USAGE, type FakeRealtime } from '../support/fake-realtime.js'
 import { eventually, startRig, type Rig } from './fixture.js'
 
 const MODEL = 'gpt-realtime'
@@ -100,9 +100,11 @@ function expectedQuota(usage: ReturnType<typeof REALTIME_USAGE>, quotaPerUsd: nu
   return Number((microUsdPerMillion * BigInt(quotaPerUsd) + denominator - 1n) / denominator)
 }
 
+/** The admin's account; `quota` is the balance, with what credit leases hold of it (a busy user has one out). */
 async function selfOf(rig: Rig): Promise<{ id: number; quota: number; used_quota: number }> {
   const res = await rig.app.inject({ method: 'GET', url: '/api/user/self', headers: bearer(rig.adminSession) })
-  return res.json() as { id: number; quota: number; used_quota: number }
+  const self = res.json() as { id: number; quota: number; held_quota: number; used_quota: number }
+  return { id: self.id, quota: self.quota + self.held_quota, used_quota: self.used_quota }
 }
 
 async function rowsLike(rig: Rig, requestId: string) {
@@ -164,6 +166,61 @@ for (const backend of backends()) {
       t.same(upstream.received.slice(-3).map((e) => e.type), ['session.update', 'response.create', 'response.create'])
       client.ws.close()
       await client.closed
+    })
+
+    t.test("the transcription of the client's audio: a row each, from its tokens, or at the per-request price (whisper-1)", async (t) => {
+      // USD per 1M tokens: input 2.5, output 10; whisper-1 at $0.006 a request.
+      await rig.price('gpt-4o-transcribe', { input_per_1m: '2.5', output_per_1m: '10' })
+      await rig.price('whisper-1', { per_request: '0.006' })
+      const before = await selfOf(rig)
+      const id = rid('transcribe')
+      const client = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${key}`, 'x-request-id': id } })
+      await client.next('session.created')
+      const transcribe = async () => {
+        client.send({ type: 'input_audio_buffer.commit' })
+        return client.next('conversation.item.input_audio_transcription.completed')
+      }
+      // The GA shape, then the beta one.
+      client.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { transcription: { model: 'gpt-4o-transcribe' } } } } })
+      await client.next('session.updated')
+      t.match(await transcribe(), { transcript: 'Hello there.', usage: TRANSCRIPTION_USAGE(1) })
+      t.match(await transcribe(), { usage: TRANSCRIPTION_USAGE(2) })
+      client.send({ type: 'session.update', session: { input_audio_transcription: { model: 'whisper-1' } } })
+      await client.next('session.updated')
+      t.match(await transcribe(), { usage: { type: 'duration', seconds: 3 } })
+
+      const qpu = rig.app.config.quotaPerUsd
+      // (input × 2.5 + output × 10) USD per 1M tokens, rounded up once.
+      const byTokens = (input: number, output: number) => Math.ceil(((input * 25 + output * 100) * qpu) / 10_000_000)
+      const whisper = Math.ceil((6 * qpu) / 1000)
+      const rows = await eventually(() => rowsLike(rig, id), (r) => r.length >= 3)
+      const row = { cachedTokens: 0, status: 200, error: null, channelId, source: 'relay' }
+      t.same(rows, [
+        { ...row, requestId: `${id}:t1`, quota: byTokens(100, 20), promptTokens: 100, completionTokens: 20, upstreamModel: 'gpt-4o-transcribe' },
+        { ...row, requestId: `${id}:t2`, quota: byTokens(200, 20), promptTokens: 200, completionTokens: 20, upstreamModel: 'gpt-4o-transcribe' },
+        { ...row, requestId: `${id}:t3`, quota: whisper, promptTokens: 0, completionTokens: 0, upstreamModel: 'whisper-1' },
+      ])
+      const total = byTokens(100, 20) + byTokens(200, 20) + whisper
+      const after = await eventually(() => selfOf(rig), (u) => u.used_quota === before.used_quota + total)
+      t.equal(before.quota - after.quota, total, 'the balance fell by the three costs exactly (nothing left reserved)')
+      client.ws.close()
+      await client.closed
+    })
+
+    t.test('a session naming a transcription model the key may not use, or without a price, is ended; nothing billed', async (t) => {
+      const restricted = await rig.token({ models: [MODEL] })
+      for (const [bearerKey, transcriber, code] of [
+        [restricted.key, 'gpt-4o-transcribe', 'model_not_allowed'],
+        [key, 'unpriced-transcriber', 'model_price_unset'],
+      ] as const) {
+        const id = rid('transcriber-refused')
+        const client = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${bearerKey}`, 'x-request-id': id } })
+        await client.next('session.created')
+        client.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { transcription: { model: transcriber } } } } })
+        t.match(await client.next('error'), { error: { code } }, `${transcriber}: ${code}`)
+        t.equal((await client.closed).code, 1008, 'closed with 1008')
+        t.same(await rowsLike(rig, id), [], 'nothing billed')
+      }
     })
 
     t.test('the browser form: the key as a subprotocol, stripped before the upstream', async (t) => {

@@ -1,7 +1,8 @@
 // A fake OpenAI Realtime upstream (`GET /v1/realtime?model=…` over a WebSocket) on 127.0.0.1, port 0. It checks the
 // bearer key of each handshake (401 unless it is one it accepts), answers `session.created`, and runs a response
 // for every `response.create`: `response.created`, text and audio-transcript deltas, then `response.done` with a
-// usage block in the Realtime API's shape. A `response.cancel` of a held response ends it at once with a
+// usage block in the Realtime API's shape. A `session.update` naming a transcription model makes each
+// `input_audio_buffer.commit` answer a finished transcription with its usage (seconds for whisper-1, tokens else). A `response.cancel` of a held response ends it at once with a
 // `response.done` of status `cancelled` and the usage of what it generated so far (CANCELLED_USAGE), as OpenAI does. Event shapes are typed by the official `openai` package.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -61,6 +62,15 @@ export const CANCELLED_USAGE = (n: number): RealtimeResponseUsage => ({
   output_token_details: { text_tokens: 20, audio_tokens: 80 },
 })
 
+/** The token usage of the n-th transcription of a session (gpt-4o-transcribe's shape). */
+export const TRANSCRIPTION_USAGE = (n: number) => ({
+  type: 'tokens' as const,
+  total_tokens: 100 * n + 20,
+  input_tokens: 100 * n,
+  input_token_details: { audio_tokens: 100 * n, text_tokens: 0 },
+  output_tokens: 20,
+})
+
 export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<FakeRealtime> {
   const usage = opts.usage ?? REALTIME_USAGE
   const server = createServer((_req, res) => {
@@ -94,6 +104,9 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
     sockets.add(ws)
     ws.on('close', () => sockets.delete(ws))
     let responses = 0
+    let commits = 0
+    /** The transcription model the session runs (set by `session.update`), or null. */
+    let transcription: string | null = null
     const send = (event: RealtimeServerEvent) => ws.send(JSON.stringify(event))
     send({ type: 'session.created', event_id: eventId(), session: { type: 'realtime', model, output_modalities: ['audio'] } })
     ws.on('message', (data) => {
@@ -107,7 +120,32 @@ export async function startFakeRealtime(opts: FakeRealtimeOptions): Promise<Fake
         return
       }
       if (event.type === 'session.update') {
-        send({ type: 'session.updated', event_id: eventId(), session: { type: 'realtime', model } })
+        // The transcription setting is echoed in the shape the client used (GA `audio.input.transcription`, or
+        // beta `input_audio_transcription`), as the session the upstream now runs.
+        const update = (event.session ?? {}) as Record<string, unknown>
+        const ga = (update.audio as { input?: { transcription?: { model?: string } | null } } | undefined)?.input?.transcription
+        const beta = update.input_audio_transcription as { model?: string } | null | undefined
+        if (ga !== undefined) transcription = ga?.model ?? null
+        if (beta !== undefined) transcription = beta?.model ?? null
+        const session: Record<string, unknown> = { type: 'realtime', model }
+        if (ga !== undefined) session.audio = { input: { transcription: ga } }
+        if (beta !== undefined) session.input_audio_transcription = beta
+        ws.send(JSON.stringify({ type: 'session.updated', event_id: eventId(), session }))
+      }
+      if (event.type === 'input_audio_buffer.commit') {
+        const item = `item_audio_${++commits}`
+        send({ type: 'input_audio_buffer.committed', event_id: eventId(), item_id: item, previous_item_id: null })
+        if (transcription !== null) {
+          // whisper-1 reports seconds; the gpt-4o transcribers report tokens.
+          send({
+            type: 'conversation.item.input_audio_transcription.completed',
+            event_id: eventId(),
+            item_id: item,
+            content_index: 0,
+            transcript: 'Hello there.',
+            usage: transcription === 'whisper-1' ? { type: 'duration', seconds: 3 } : TRANSCRIPTION_USAGE(commits),
+          })
+        }
       }
       if (event.type !== 'response.create') return
       const n = ++responses

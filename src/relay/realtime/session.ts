@@ -6,10 +6,15 @@
 // within DRAIN_MS is settled as undelivered and costs nothing.
 // When the balance cannot reserve a response, or is used up after one, the session is ended with an error event
 // and close code 1008, rather than left to run on credit.
+// The transcription of the client's audio (a session with a transcription model) is billed like a
+// `/v1/audio/transcriptions` request of that model, one usage-log row per `…input_audio_transcription.completed`:
+// from its token usage, or, for a model that reports only seconds (whisper-1), at the model's per-request price.
+// The model must be allowed for the key and priced, as on HTTP; a session configured with one that is not is ended.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { fromOpenAI } from '../../billing/usage.js'
 import { ApiError, toApiError } from '../../errors.js'
+import { modelPriceUnset } from '../../pricing/service.js'
 import type { Meter, MeterOutcome, MeterRequest, Reservation, Usage } from '../seams.js'
 import type { RealtimeTarget } from './target.js'
 
@@ -28,11 +33,21 @@ interface OpenResponse {
   started: number
 }
 
+/** The transcription model a `session.created` / `session.updated` names (GA or beta shape), or null: none. */
+export function transcriptionModelOf(session: unknown): string | null {
+  if (!isRecord(session)) return null
+  const audio = isRecord(session.audio) && isRecord(session.audio.input) ? session.audio.input : null
+  const config = audio && isRecord(audio.transcription) ? audio.transcription : isRecord(session.input_audio_transcription) ? session.input_audio_transcription : null
+  return config && typeof config.model === 'string' && config.model !== '' ? config.model : null
+}
+
 type Json = Record<string, unknown>
 const isRecord = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const CREATED = Buffer.from('"response.created"')
 const DONE = Buffer.from('"response.done"')
+const SESSION = Buffer.from('"session.')
+const TRANSCRIBED = Buffer.from('"conversation.item.input_audio_transcription.completed"')
 
 /** Realtime's `response.usage` → the normalised usage. Its details are `input_token_details` (no "s"). */
 export function realtimeUsage(usage: unknown): Usage | null {
@@ -66,6 +81,9 @@ export class RealtimeSession {
   private source: WebSocket | null = null
   private upstream: WebSocket | null = null
   private responses = 0
+  private transcriptions = 0
+  /** The session's transcription model, as the upstream last reported it (null: no transcription). */
+  private transcriptionModel: string | null = null
   private readonly open = new Map<string, OpenResponse>()
   /** Settlements run one after another, in the order the responses ended. */
   private chain: Promise<void> = Promise.resolve()
@@ -100,21 +118,24 @@ export class RealtimeSession {
   }
 
   /**
-   * An upstream event on its way to the client. Only `response.created` and `response.done` are parsed (audio
-   * deltas, the bulk of a session, are only searched for those names).
+   * An upstream event on its way to the client. Only the events that bill or configure are parsed: a response's
+   * start and end, the session's configuration and a finished transcription (audio deltas, the bulk of a session,
+   * are only searched for those names).
    */
   onUpstreamEvent(data: RawData, binary: boolean): void {
     if (binary || this.ended) return
     const bytes = asBuffer(data)
-    const created = bytes.includes(CREATED)
-    if (!created && !bytes.includes(DONE)) return
+    if (!bytes.includes(CREATED) && !bytes.includes(DONE) && !bytes.includes(SESSION) && !bytes.includes(TRANSCRIBED)) return
     let event: unknown
     try {
       event = JSON.parse(bytes.toString('utf8'))
     } catch {
       return
     }
-    if (!isRecord(event) || !isRecord(event.response)) return
+    if (!isRecord(event)) return
+    if (event.type === 'session.created' || event.type === 'session.updated') return this.configure(event.session)
+    if (event.type === 'conversation.item.input_audio_transcription.completed') return this.transcribed(event)
+    if (!isRecord(event.response)) return
     const response = event.response
     const id = typeof response.id === 'string' ? response.id : ''
     if (event.type === 'response.created') this.begin(id)
@@ -157,13 +178,14 @@ export class RealtimeSession {
     return this.chain
   }
 
-  private meterRequest(): MeterRequest {
-    this.responses += 1
-    const suffix = `:r${this.responses}`
+  /** A response (`:r<n>`) or a transcription (`:t<n>`) of the session, metered as one request of `model`. */
+  private meterRequest(kind: 'r' | 't' = 'r', model = this.target.model): MeterRequest {
+    const n = kind === 'r' ? ++this.responses : ++this.transcriptions
+    const suffix = `:${kind}${n}`
     return {
       requestId: `${this.requestId.slice(0, REQUEST_ID_MAX - suffix.length)}${suffix}`,
       principal: this.target.principal,
-      model: this.target.model,
+      model,
       endpoint: '/v1/realtime',
       stream: true,
       // The conversation the upstream keeps is not visible here: the input is billed from the usage, the
@@ -213,6 +235,39 @@ export class RealtimeSession {
     if (this.draining === null) this.chain = this.chain.then(() => this.closeIfExhausted())
   }
 
+  /** The session's configuration: a transcription model it names must be one the key may use and that has a price. */
+  private configure(session: unknown): void {
+    const model = transcriptionModelOf(session)
+    if (model === this.transcriptionModel) return
+    this.transcriptionModel = model
+    if (model === null) return
+    try {
+      this.app.relayKeys.assertModelAllowed(this.target.principal, model)
+      if (this.app.hasDecorator('pricing') && !this.app.pricing.priceOf(model)) throw modelPriceUnset(model)
+    } catch (err) {
+      this.refuse(toApiError(err))
+    }
+  }
+
+  /** A finished transcription of the client's audio: reserved and settled at once, from its usage. */
+  private transcribed(event: Json): void {
+    const model = this.transcriptionModel
+    if (model === null) {
+      // The upstream always reports the session's configuration first; without it there is no model to price.
+      this.log.warn({ request_id: this.requestId }, 'realtime transcription without a transcription model in the session: not billed')
+      return
+    }
+    const request = this.meterRequest('t', model)
+    const reserving = this.meter.reserve(request).catch((err: unknown) => {
+      this.refuse(toApiError(err))
+      return null
+    })
+    // Token usage is priced per token; a duration (whisper-1) leaves only the model's per-request price.
+    const usage = isRecord(event.usage) && event.usage.type !== 'duration' ? realtimeUsage(event.usage) : null
+    this.settle({ request, reserving, started: performance.now() }, { delivered: true, status: 200, error: null, usage })
+    if (this.draining === null) this.chain = this.chain.then(() => this.closeIfExhausted())
+  }
+
   private settle(open: OpenResponse, result: Pick<MeterOutcome, 'delivered' | 'status' | 'error' | 'usage'>): void {
     this.chain = this.chain.then(async () => {
       const reservation = await open.reserving
@@ -223,7 +278,8 @@ export class RealtimeSession {
       const outcome: MeterOutcome = {
         ...result,
         channelId: this.target.channel.id,
-        upstreamModel: this.target.upstreamModel,
+        // A transcription's model is the client's own choice, sent on unchanged.
+        upstreamModel: open.request.model === this.target.model ? this.target.upstreamModel : open.request.model,
         usageSource: result.usage ? 'upstream' : 'none',
         latencyMs: Math.round(performance.now() - open.started),
         firstByteMs: null,
@@ -234,7 +290,7 @@ export class RealtimeSession {
         this.log.error({ err, request_id: open.request.requestId }, 'settling a realtime response failed')
       }
       if (outcome.usage) {
-        const model = this.app.metrics.modelLabel(this.target.model)
+        const model = this.app.metrics.modelLabel(open.request.model)
         this.app.metrics.tokens.inc({ model, kind: 'prompt' }, outcome.usage.prompt_tokens)
         this.app.metrics.tokens.inc({ model, kind: 'completion' }, outcome.usage.completion_tokens)
       }
