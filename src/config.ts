@@ -19,8 +19,8 @@ const Env = Type.Object({
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
   EXTERNAL_API_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   EXTERNAL_MAX_SKEW_S: Type.Integer({ minimum: 1, default: 300 }),
-  // At most 1e9 quota per USD (a quota unit of a billionth of a dollar, finer than any price): balances up to
-  // 2^53−1 quota then still hold millions of USD, and a price times it stays an exact integer.
+  // At most 1e9 quota per USD (a quota unit of a billionth of a dollar, finer than any price), so that balances up
+  // to 2^53−1 quota still hold millions of USD; a larger setting would leave little room before the exact range ends.
   QUOTA_PER_USD: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 500000 }),
   NEW_USER_QUOTA: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 }),
   RELAY_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
