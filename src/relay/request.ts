@@ -45,8 +45,11 @@ export interface RelayBody {
   /** Characters of the JSON text the body was parsed from. */
   textLength: number
   json: JsonObject
-  /** The client's own bytes and their text, when the parser kept them: forwarded as they came when nothing changes. */
-  raw?: { bytes: Buffer; text: string }
+  /**
+   * The client's own bytes and their text, when the parser kept them: forwarded as they came when nothing changes.
+   * `forwardable` is decided at the first attempt that would send them and kept for a failover's next attempts.
+   */
+  raw?: { bytes: Buffer; text: string; forwardable?: boolean }
 }
 
 /** Model names as providers spell them (`gpt-4o`, `deepseek-ai/DeepSeek-V3`, `llama3.1:8b`, `@cf/meta/llama-3`). */
@@ -175,7 +178,7 @@ export function upstreamJsonBody(
     if (capField) json[capField] = completionCap
   }
   // Unchanged: the client's own bytes, spared a re-serialisation (~1 ms for a 128 KB prompt) when they are safe.
-  if (json === body.json && body.raw && forwardableAsIs(body.raw.text)) return body.raw.bytes
+  if (json === body.json && body.raw && (body.raw.forwardable ??= forwardableAsIs(body.raw.text))) return body.raw.bytes
   return Buffer.from(JSON.stringify(json))
 }
 

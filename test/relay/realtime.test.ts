@@ -268,17 +268,22 @@ for (const backend of backends()) {
       t.equal(upstream.handshakes.filter((h) => !h.headers.authorization?.includes(CHANNEL_KEY)).length, 0)
     })
 
-    t.test('a client closing mid-response: the response is cancelled upstream and billed for what it generated', async (t) => {
-      const before = await selfOf(rig)
-      const id = rid('leave')
-      upstream.setHold(true)
-      t.teardown(() => upstream.setHold(false))
+    /** A session (request id `id`) whose client drops its socket while the upstream holds a response mid-way. */
+    const leaveMidResponse = async (id: string) => {
       const client = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${key}`, 'x-request-id': id } })
       await client.next('session.created')
       client.send({ type: 'response.create' })
       await client.next('response.created')
       await upstream.heldStarted()
       client.ws.terminate()
+    }
+
+    t.test('a client closing mid-response: the response is cancelled upstream and billed for what it generated', async (t) => {
+      const before = await selfOf(rig)
+      const id = rid('leave')
+      upstream.setHold(true)
+      t.teardown(() => upstream.setHold(false))
+      await leaveMidResponse(id)
       const rows = await eventually(() => rowsLike(rig, id), (r) => r.length >= 1)
       const cost = expectedQuota(CANCELLED_USAGE(1), rig.app.config.quotaPerUsd)
       t.match(rows, [{ requestId: `${id}:r1`, quota: cost, status: 499, promptTokens: 1000, completionTokens: 100, error: 'client left; response cancelled' }])
@@ -305,12 +310,7 @@ for (const backend of backends()) {
         upstream.setIgnoreCancel(false)
         upstream.finishHeld()
       })
-      const client = await open(rig, `?model=${MODEL}`, { headers: { authorization: `Bearer ${key}`, 'x-request-id': id } })
-      await client.next('session.created')
-      client.send({ type: 'response.create' })
-      await client.next('response.created')
-      await upstream.heldStarted()
-      client.ws.terminate()
+      await leaveMidResponse(id)
       const rows = await eventually(() => rowsLike(rig, id), (r) => r.length >= 1, DRAIN_MS + 5_000)
       t.match(rows, [{ requestId: `${id}:r1`, quota: 0, status: 499, promptTokens: 0, completionTokens: 0 }])
       await eventually(async () => upstream.sockets.size, (n) => n === 0)

@@ -36,9 +36,9 @@ interface OpenResponse {
 /** The transcription model a `session.created` / `session.updated` names (GA or beta shape), or null: none. */
 export function transcriptionModelOf(session: unknown): string | null {
   if (!isRecord(session)) return null
-  const audio = isRecord(session.audio) && isRecord(session.audio.input) ? session.audio.input : null
-  const config = audio && isRecord(audio.transcription) ? audio.transcription : isRecord(session.input_audio_transcription) ? session.input_audio_transcription : null
-  return config && typeof config.model === 'string' && config.model !== '' ? config.model : null
+  const input = isRecord(session.audio) && isRecord(session.audio.input) ? session.audio.input : {}
+  const config = input.transcription ?? session.input_audio_transcription
+  return isRecord(config) && typeof config.model === 'string' && config.model !== '' ? config.model : null
 }
 
 type Json = Record<string, unknown>
